@@ -1,6 +1,27 @@
 //! The siamese pair classifier of biome-rs and its single-record sibling: a shared record
 //! encoder, the pair head, the weighted loss, metrics and decoding.
 
+pub mod classifier;
+pub mod config;
 pub mod decode;
+pub mod error;
+pub mod initializer;
 pub mod loss;
 pub mod metrics;
+mod param_path;
+pub mod record_encoder;
+pub mod regularizer;
+pub mod tensors;
+
+pub use classifier::{
+    ClassifierOutput, SequenceClassifier, SequencePairClassifier, Weights, label_tensor,
+};
+pub use config::{ClassifierConfig, PairCombination};
+pub use decode::{Prediction, decode};
+pub use error::ModelError;
+pub use initializer::{InitScheme, InitializerRule, apply_initializers};
+pub use loss::cross_entropy;
+pub use metrics::ClassificationMetrics;
+pub use record_encoder::{EncoderBody, RecordEncoder};
+pub use regularizer::{Penalty, Regularizer, RegularizerRule};
+pub use tensors::RecordTensors;

@@ -1,0 +1,378 @@
+//! `SequencePairClassifier` (two records, one shared encoder) and `SequenceClassifier` (one
+//! record), on the same base: encoder → combination → Linear → softmax, weighted cross-entropy,
+//! metrics accumulated until reset, decoding to label names.
+
+use std::sync::{Arc, Mutex};
+
+use biome_core::{TOKEN_CHARACTERS, TOKENS, Vocabulary};
+use biome_modules::{PretrainedReport, TextFieldEmbedder};
+use burn::nn::{Linear, LinearConfig};
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use burn::tensor::activation::softmax;
+
+use crate::config::{ClassifierConfig, EncoderPlan, PairCombination};
+use crate::decode::{Prediction, decode};
+use crate::error::ModelError;
+use crate::initializer::apply_initializers;
+use crate::loss::cross_entropy;
+use crate::metrics::ClassificationMetrics;
+use crate::record_encoder::{EncoderBody, RecordEncoder};
+use crate::regularizer::Regularizer;
+use crate::tensors::RecordTensors;
+
+/// What a forward pass gives.
+#[derive(Debug, Clone)]
+pub struct ClassifierOutput {
+    /// `[B, C]`
+    pub logits: Tensor<2>,
+    /// `[B, C]` softmax of the logits.
+    pub probs: Tensor<2>,
+    /// `[1]` mean (weighted) cross-entropy, when labels were given.
+    pub loss: Option<Tensor<1>>,
+}
+
+/// How to treat pretrained embedding files while building.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weights {
+    /// Fresh weights; pretrained files are read (training from scratch).
+    Fresh {
+        /// Seed for vectors of words a pretrained file lacks.
+        seed: u64,
+    },
+    /// Weights will be loaded from a saved model: pretrained files are not needed or read.
+    ToBeLoaded,
+}
+
+fn vocab_tokens(vocab: &Vocabulary, namespace: &str) -> Vec<String> {
+    let tokens = vocab.tokens(namespace);
+    if tokens.is_empty() {
+        // An unused namespace still needs padding and OOV rows.
+        vec![
+            biome_core::PADDING_TOKEN.to_string(),
+            biome_core::OOV_TOKEN.to_string(),
+        ]
+    } else {
+        tokens.to_vec()
+    }
+}
+
+/// The parts both classifiers are made of.
+struct Parts {
+    encoder: RecordEncoder,
+    output: Linear,
+    class_weights: Option<Vec<f32>>,
+    reports: Vec<PretrainedReport>,
+}
+
+fn build_parts(
+    config: &ClassifierConfig,
+    vocab: &Vocabulary,
+    labels: &[String],
+    n_inputs: usize,
+    weights: Weights,
+    device: &Device,
+) -> Result<Parts, ModelError> {
+    if labels.is_empty() {
+        return Err(ModelError::NoLabels);
+    }
+    config.validate()?;
+    let class_weights = config.class_weights(labels)?;
+    let tokens = vocab_tokens(vocab, TOKENS);
+    let chars = vocab_tokens(vocab, TOKEN_CHARACTERS);
+    let (embedder, reports): (TextFieldEmbedder, _) = match weights {
+        Weights::Fresh { seed } => config
+            .text_field_embedder
+            .init_with_vocab(&tokens, &chars, seed, device)?,
+        Weights::ToBeLoaded => (
+            config
+                .text_field_embedder
+                .init((tokens.len(), chars.len()), device)?,
+            vec![],
+        ),
+    };
+    let embedded = embedder.output_dim();
+    let body = match config.encoder_plan()? {
+        EncoderPlan::Single(c) => EncoderBody::Single(c.init(embedded, device)?),
+        EncoderPlan::Multi(c) => EncoderBody::Multi(c.init(embedded, device)?),
+    };
+    let encoded = match &body {
+        EncoderBody::Single(e) => e.output_dim(),
+        EncoderBody::Multi(e) => e.output_dim(),
+    };
+    let feed_forward = config
+        .feed_forward
+        .as_ref()
+        .map(|ff| ff.init(encoded, device))
+        .transpose()?;
+    let encoder = RecordEncoder {
+        embedder,
+        body,
+        feed_forward,
+    };
+    let d_in = match n_inputs {
+        2 => config.pair_combination.output_dim(encoder.output_dim()),
+        _ => encoder.output_dim(),
+    };
+    let output = LinearConfig::new(d_in, labels.len()).init(device);
+    Ok(Parts {
+        encoder,
+        output,
+        class_weights,
+        reports,
+    })
+}
+
+fn combine(combination: PairCombination, u: Tensor<2>, v: Tensor<2>) -> Tensor<2> {
+    match combination {
+        PairCombination::Concat => Tensor::cat(vec![u, v], 1),
+        PairCombination::ConcatDiffProduct => {
+            let diff = (u.clone() - v.clone()).abs();
+            let prod = u.clone() * v.clone();
+            Tensor::cat(vec![u, v, diff, prod], 1)
+        }
+    }
+}
+
+fn head(
+    output: &Linear,
+    features: Tensor<2>,
+    labels: Option<Tensor<1, Int>>,
+    class_weights: Option<&[f32]>,
+    metrics: &Mutex<ClassificationMetrics>,
+) -> ClassifierOutput {
+    let logits = output.forward(features);
+    let probs = softmax(logits.clone(), 1);
+    let loss = labels.map(|targets| {
+        let device = logits.device();
+        let weights = class_weights.map(|w| Tensor::<1>::from_floats(w, &device));
+        let predicted: Vec<i64> = probs.clone().argmax(1).into_data().convert::<i64>().into_vec().unwrap_or_default();
+        let target_ids: Vec<i64> = targets.to_data().convert::<i64>().into_vec().unwrap_or_default();
+        let predicted: Vec<usize> = predicted.iter().map(|&p| p as usize).collect();
+        let target_ids: Vec<usize> = target_ids.iter().map(|&t| t as usize).collect();
+        if let Ok(mut m) = metrics.lock() {
+            m.update(&predicted, &target_ids);
+        }
+        cross_entropy(logits.clone(), targets, weights)
+    });
+    ClassifierOutput {
+        logits,
+        probs,
+        loss,
+    }
+}
+
+fn decode_output(labels: &[String], output: &ClassifierOutput) -> Vec<Prediction> {
+    let logits: Vec<f32> = output.logits.to_data().convert::<f32>().into_vec().unwrap_or_default();
+    let probs: Vec<f32> = output.probs.to_data().convert::<f32>().into_vec().unwrap_or_default();
+    decode(labels, &logits, &probs)
+}
+
+/// Replace `output` by a layer with `new_total` classes that keeps the trained rows.
+fn extended_output(output: &Linear, new_total: usize, device: &Device) -> Linear {
+    let [d_in, old] = output.weight.dims();
+    let fresh = LinearConfig::new(d_in, new_total).init(device);
+    let weight = fresh
+        .weight
+        .val()
+        .slice_assign([0..d_in, 0..old], output.weight.val());
+    let bias = match (&fresh.bias, &output.bias) {
+        (Some(fb), Some(ob)) => Some(fb.val().slice_assign([0..old], ob.val())),
+        _ => None,
+    };
+    Linear {
+        weight: burn::module::Param::from_tensor(weight.detach()),
+        bias: bias.map(|b| burn::module::Param::from_tensor(b.detach())),
+    }
+}
+
+macro_rules! shared_api {
+    () => {
+        /// Label names in class-index order.
+        pub fn labels(&self) -> &[String] {
+            &self.labels
+        }
+
+        /// `accuracy`, per-label precision/recall/F1 and their macro averages, accumulated
+        /// over every labelled forward pass since the last reset.
+        pub fn metrics(&self, reset: bool) -> std::collections::BTreeMap<String, f64> {
+            match self.metrics.lock() {
+                Ok(mut m) => m.get(reset),
+                Err(poisoned) => poisoned.into_inner().get(reset),
+            }
+        }
+
+        /// Per-pair label probabilities, best label and logits.
+        pub fn decode(&self, output: &ClassifierOutput) -> Vec<Prediction> {
+            decode_output(&self.labels, output)
+        }
+
+        /// The regularization penalty `[1]` of the configured rules, if any parameter matches.
+        pub fn penalty(&self, regularizer: &Regularizer) -> Option<Tensor<1>> {
+            regularizer.penalty(self)
+        }
+
+        /// Add classes: the output layer keeps its trained rows and initialises only the new
+        /// ones (the reference re-initialised all of them). Labels already known are skipped.
+        pub fn extend_labels(mut self, new_labels: &[String]) -> Self {
+            let mut labels = self.labels.clone();
+            for l in new_labels {
+                if !labels.contains(l) {
+                    labels.push(l.clone());
+                }
+            }
+            if labels.len() == self.labels.len() {
+                return self;
+            }
+            let device = self.output.weight.device();
+            self.output = extended_output(&self.output, labels.len(), &device);
+            if let Some(w) = &mut self.class_weights {
+                // New classes weigh 1 until the user says otherwise.
+                w.resize(labels.len(), 1.0);
+            }
+            self.metrics = Arc::new(Mutex::new(ClassificationMetrics::new(labels.clone())));
+            self.labels = labels;
+            self
+        }
+    };
+}
+
+/// Classifies a pair of records with one shared (siamese) encoder.
+#[derive(Module, Debug)]
+pub struct SequencePairClassifier {
+    /// The one encoder both records go through.
+    pub encoder: RecordEncoder,
+    /// Combined vector → logits.
+    pub output: Linear,
+    #[module(skip)]
+    combination: PairCombination,
+    #[module(skip)]
+    labels: Vec<String>,
+    #[module(skip)]
+    class_weights: Option<Vec<f32>>,
+    #[module(skip)]
+    metrics: Arc<Mutex<ClassificationMetrics>>,
+}
+
+impl SequencePairClassifier {
+    /// Build from a config, the vocabulary and the labels; returns pretrained-file reports.
+    pub fn new(
+        config: &ClassifierConfig,
+        vocab: &Vocabulary,
+        labels: &[String],
+        weights: Weights,
+        device: &Device,
+    ) -> Result<(Self, Vec<PretrainedReport>), ModelError> {
+        let parts = build_parts(config, vocab, labels, 2, weights, device)?;
+        let model = Self {
+            encoder: parts.encoder,
+            output: parts.output,
+            combination: config.pair_combination,
+            labels: labels.to_vec(),
+            class_weights: parts.class_weights,
+            metrics: Arc::new(Mutex::new(ClassificationMetrics::new(labels.to_vec()))),
+        };
+        let model = match weights {
+            Weights::Fresh { .. } => apply_initializers(model, &config.initializer)?.0,
+            Weights::ToBeLoaded => model,
+        };
+        Ok((model, parts.reports))
+    }
+
+    /// The vector of each record: `[B, H]`, for blocking or search.
+    pub fn encode(&self, record: &RecordTensors) -> Result<Tensor<2>, ModelError> {
+        self.encoder.forward(record)
+    }
+
+    /// Logits, probabilities and (with labels `[B]`) the loss; labelled passes update the
+    /// metrics.
+    pub fn forward(
+        &self,
+        record1: &RecordTensors,
+        record2: &RecordTensors,
+        labels: Option<Tensor<1, Int>>,
+    ) -> Result<ClassifierOutput, ModelError> {
+        if record1.batch_size() != record2.batch_size() {
+            return Err(ModelError::Input(format!(
+                "record1 has {} rows but record2 has {}",
+                record1.batch_size(),
+                record2.batch_size()
+            )));
+        }
+        let u = self.encoder.forward(record1)?;
+        let v = self.encoder.forward(record2)?;
+        let features = combine(self.combination, u, v);
+        Ok(head(
+            &self.output,
+            features,
+            labels,
+            self.class_weights.as_deref(),
+            &self.metrics,
+        ))
+    }
+
+    shared_api!();
+}
+
+/// Classifies a single record (the reference's `SequenceClassifier`, `n_inputs = 1`).
+#[derive(Module, Debug)]
+pub struct SequenceClassifier {
+    /// The record encoder.
+    pub encoder: RecordEncoder,
+    /// Record vector → logits.
+    pub output: Linear,
+    #[module(skip)]
+    labels: Vec<String>,
+    #[module(skip)]
+    class_weights: Option<Vec<f32>>,
+    #[module(skip)]
+    metrics: Arc<Mutex<ClassificationMetrics>>,
+}
+
+impl SequenceClassifier {
+    /// Build from a config (its `pair_combination` is ignored), the vocabulary and the labels.
+    pub fn new(
+        config: &ClassifierConfig,
+        vocab: &Vocabulary,
+        labels: &[String],
+        weights: Weights,
+        device: &Device,
+    ) -> Result<(Self, Vec<PretrainedReport>), ModelError> {
+        let parts = build_parts(config, vocab, labels, 1, weights, device)?;
+        let model = Self {
+            encoder: parts.encoder,
+            output: parts.output,
+            labels: labels.to_vec(),
+            class_weights: parts.class_weights,
+            metrics: Arc::new(Mutex::new(ClassificationMetrics::new(labels.to_vec()))),
+        };
+        let model = match weights {
+            Weights::Fresh { .. } => apply_initializers(model, &config.initializer)?.0,
+            Weights::ToBeLoaded => model,
+        };
+        Ok((model, parts.reports))
+    }
+
+    /// Logits, probabilities and (with labels) the loss.
+    pub fn forward(
+        &self,
+        record: &RecordTensors,
+        labels: Option<Tensor<1, Int>>,
+    ) -> Result<ClassifierOutput, ModelError> {
+        let features = self.encoder.forward(record)?;
+        Ok(head(
+            &self.output,
+            features,
+            labels,
+            self.class_weights.as_deref(),
+            &self.metrics,
+        ))
+    }
+
+    shared_api!();
+}
+
+/// Label indices `[B]` as a tensor.
+pub fn label_tensor(labels: &[i64], device: &Device) -> Tensor<1, Int> {
+    Tensor::from_data(TensorData::new(labels.to_vec(), [labels.len()]), device)
+}
