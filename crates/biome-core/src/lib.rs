@@ -1,1 +1,29 @@
-//! biome-core
+//! biome-core: everything between raw pair data and padded id batches, with no neural code.
+//!
+//! - [`tokenizer`]: Unicode word-boundary tokenizer and character splitting.
+//! - [`vocabulary`] / [`label`]: namespaced token <-> index maps (padding 0, OOV 1) and labels.
+//! - [`record`]: records (text, fields, named fields), record modes, labelled pairs.
+//! - [`indexer`] / [`batch`] / [`bucketing`]: ids, padded batches, length bucketing.
+//! - [`mapping`] / [`reader`]: CSV and JSONL readers mapping columns to pairs.
+
+pub mod batch;
+pub mod bucketing;
+pub mod indexer;
+pub mod label;
+pub mod record;
+pub mod tokenizer;
+pub mod vocabulary;
+
+pub use batch::{
+    BatchError, Batcher, PairBatch, RecordBatch, batch_pairs, build_vocabulary, count_examples,
+    pair_length,
+};
+pub use bucketing::{BucketError, bucket_batches, bucket_batches_seeded, sequential_batches};
+pub use indexer::TokenIndexer;
+pub use label::{LabelSet, UnknownLabel, label_index, label_name};
+pub use record::{PairExample, Record, RecordError, RecordMode};
+pub use tokenizer::{Tokenizer, TokenizerConfig, characters};
+pub use vocabulary::{
+    LABELS, NamespaceOptions, OOV_INDEX, OOV_TOKEN, PADDING_INDEX, PADDING_TOKEN, TOKEN_CHARACTERS,
+    TOKENS, Vocabulary, VocabularyBuilder, VocabularyError, VocabularyOptions,
+};
