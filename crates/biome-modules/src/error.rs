@@ -1,0 +1,90 @@
+//! Configuration errors of the modules.
+
+use crate::pretrained::PretrainedError;
+
+/// An invalid module configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    /// A module's configured input size differs from what the previous module produces.
+    #[error("{consumer} input_dim {configured} != {producer} output {actual}")]
+    DimMismatch {
+        /// The module whose input is configured (`seq2vec_encoder`, ...).
+        consumer: String,
+        /// Its configured input size.
+        configured: usize,
+        /// The module feeding it (`text_field_embedder`, ...).
+        producer: String,
+        /// What that module produces.
+        actual: usize,
+    },
+    /// Any other invalid value.
+    #[error("invalid {what} configuration: {message}")]
+    Invalid {
+        /// The module.
+        what: String,
+        /// Why.
+        message: String,
+    },
+    /// A pretrained embedding file could not be used.
+    #[error(transparent)]
+    Pretrained(#[from] PretrainedError),
+}
+
+impl ModuleError {
+    pub(crate) fn mismatch(configured: usize, actual: usize) -> Self {
+        Self::DimMismatch {
+            consumer: "encoder".into(),
+            configured,
+            producer: "input".into(),
+            actual,
+        }
+    }
+
+    pub(crate) fn invalid(what: &str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            what: what.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Rename both ends of a [`ModuleError::DimMismatch`] (other errors are returned unchanged),
+    /// so the message names the modules as the user's config does, e.g.
+    /// `seq2vec_encoder input_dim 300 != text_field_embedder output 316`.
+    pub fn named(self, consumer: &str, producer: &str) -> Self {
+        match self {
+            Self::DimMismatch {
+                configured, actual, ..
+            } => Self::DimMismatch {
+                consumer: consumer.into(),
+                configured,
+                producer: producer.into(),
+                actual,
+            },
+            Self::Invalid { message, .. } => Self::Invalid {
+                what: consumer.into(),
+                message,
+            },
+            other => other,
+        }
+    }
+}
+
+/// Check an optional configured input size against the actual one.
+pub(crate) fn check_dim(configured: Option<usize>, actual: usize) -> Result<usize, ModuleError> {
+    match configured {
+        Some(c) if c != actual => Err(ModuleError::mismatch(c, actual)),
+        _ => Ok(actual),
+    }
+}
+
+/// Check a dropout probability (burn's `Dropout` panics outside `[0, 1)`).
+pub(crate) fn check_dropout(what: &str, p: f64) -> Result<(), ModuleError> {
+    if p.is_finite() && (0.0..1.0).contains(&p) {
+        Ok(())
+    } else {
+        Err(ModuleError::invalid(
+            what,
+            format!("dropout {p} is not in [0, 1)"),
+        ))
+    }
+}

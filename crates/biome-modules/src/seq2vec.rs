@@ -1,0 +1,124 @@
+//! Seq2vec encoders: `[B, T, D]` + mask `[B, T]` -> `[B, H]`.
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::boe::{BagOfEmbeddingsEncoder, BoeConfig};
+use crate::cnn::{CnnEncoder, CnnEncoderConfig};
+use crate::error::{ModuleError, check_dim};
+use crate::mask::row_has_tokens;
+use crate::recurrent::RecurrentEncoder;
+use crate::rnn::{RnnCell, RnnConfig};
+
+/// `{"boe": {..}}` | `{"cnn": {..}}` | `{"lstm": {..}}` | `{"gru": {..}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Seq2VecEncoderConfig {
+    /// Bag of embeddings.
+    Boe(BoeConfig),
+    /// CNN with max-pooling.
+    Cnn(CnnEncoderConfig),
+    /// Final LSTM state.
+    Lstm(RnnConfig),
+    /// Final GRU state.
+    Gru(RnnConfig),
+}
+
+impl Seq2VecEncoderConfig {
+    /// The configured input size, if any.
+    pub fn input_dim(&self) -> Option<usize> {
+        match self {
+            Self::Boe(c) => c.embedding_dim,
+            Self::Cnn(c) => c.embedding_dim,
+            Self::Lstm(c) | Self::Gru(c) => c.input_size,
+        }
+    }
+
+    /// Check the configured input size against `input_dim` (error naming both) and fill it in.
+    pub fn resolve(&self, input_dim: usize) -> Result<Self, ModuleError> {
+        Ok(match self {
+            Self::Boe(c) => Self::Boe(c.resolve(input_dim)?),
+            Self::Cnn(c) => Self::Cnn(c.resolve(input_dim)?),
+            Self::Lstm(c) => Self::Lstm(resolve_rnn(c, input_dim)?),
+            Self::Gru(c) => Self::Gru(resolve_rnn(c, input_dim)?),
+        })
+    }
+
+    /// Output size.
+    ///
+    /// # Panics
+    /// For `boe` without `embedding_dim`: call [`resolve`](Self::resolve) first.
+    pub fn output_dim(&self) -> usize {
+        match self {
+            Self::Boe(c) => c
+                .embedding_dim
+                .expect("boe output_dim needs embedding_dim: resolve(input_dim) first"),
+            Self::Cnn(c) => c.output_dim(),
+            Self::Lstm(c) | Self::Gru(c) => c.output_dim(),
+        }
+    }
+
+    /// Build the encoder for `input_dim` features.
+    pub fn init(&self, input_dim: usize, device: &Device) -> Result<Seq2VecEncoder, ModuleError> {
+        Ok(match self.resolve(input_dim)? {
+            Self::Boe(c) => Seq2VecEncoder::Boe(c.init(input_dim)?),
+            Self::Cnn(c) => Seq2VecEncoder::Cnn(c.init(input_dim, device)?),
+            Self::Lstm(c) => {
+                Seq2VecEncoder::Lstm(RecurrentEncoder::new(&c, RnnCell::Lstm, input_dim, device))
+            }
+            Self::Gru(c) => {
+                Seq2VecEncoder::Gru(RecurrentEncoder::new(&c, RnnCell::Gru, input_dim, device))
+            }
+        })
+    }
+}
+
+pub(crate) fn resolve_rnn(c: &RnnConfig, input_dim: usize) -> Result<RnnConfig, ModuleError> {
+    if c.hidden_size == 0 || c.num_layers == 0 {
+        return Err(ModuleError::invalid(
+            "rnn",
+            "hidden_size and num_layers must be positive",
+        ));
+    }
+    crate::error::check_dropout("rnn", c.dropout)?;
+    Ok(RnnConfig {
+        input_size: Some(check_dim(c.input_size, input_dim)?),
+        ..c.clone()
+    })
+}
+
+/// A seq2vec encoder of any kind.
+#[derive(Module, Debug)]
+pub enum Seq2VecEncoder {
+    /// Bag of embeddings.
+    Boe(BagOfEmbeddingsEncoder),
+    /// CNN.
+    Cnn(CnnEncoder),
+    /// LSTM final state.
+    Lstm(RecurrentEncoder),
+    /// GRU final state.
+    Gru(RecurrentEncoder),
+}
+
+impl Seq2VecEncoder {
+    /// Output size `H`.
+    pub fn output_dim(&self) -> usize {
+        match self {
+            Self::Boe(m) => m.output_dim(),
+            Self::Cnn(m) => m.output_dim(),
+            Self::Lstm(m) | Self::Gru(m) => m.output_dim,
+        }
+    }
+
+    /// - x: `[B, T, D]`, mask: `[B, T]` (true = real token)
+    /// - returns `[B, H]`; all-padding rows give zeros (whatever the encoder, e.g. a CNN
+    ///   projection bias is not let through).
+    pub fn forward(&self, x: Tensor<3>, mask: Tensor<2, Bool>) -> Tensor<2> {
+        let out = match self {
+            Self::Boe(m) => m.forward(x, mask.clone()),
+            Self::Cnn(m) => m.forward(x, mask.clone()),
+            Self::Lstm(m) | Self::Gru(m) => m.rnn.forward_final(x, mask.clone()),
+        };
+        out * row_has_tokens(mask)
+    }
+}

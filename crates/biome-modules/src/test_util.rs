@@ -1,0 +1,51 @@
+//! Test helpers (flex backend).
+
+use burn::prelude::*;
+
+pub fn dev() -> Device {
+    let d = Device::flex();
+    d.seed(7);
+    d
+}
+
+pub fn ad_dev() -> Device {
+    let d = Device::flex().autodiff();
+    d.seed(7);
+    d
+}
+
+pub fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().to_vec::<f32>().unwrap()
+}
+
+pub fn ints2(rows: &[Vec<i64>], device: &Device) -> Tensor<2, Int> {
+    let t = rows[0].len();
+    let flat: Vec<i64> = rows.iter().flatten().copied().collect();
+    Tensor::from_data(TensorData::new(flat, [rows.len(), t]), device)
+}
+
+pub fn mask2(rows: &[Vec<bool>], device: &Device) -> Tensor<2, Bool> {
+    let t = rows[0].len();
+    let flat: Vec<bool> = rows.iter().flatten().copied().collect();
+    Tensor::from_data(TensorData::new(flat, [rows.len(), t]), device)
+}
+
+/// Prefix mask from lengths.
+pub fn lengths_mask(lengths: &[usize], t: usize, device: &Device) -> Tensor<2, Bool> {
+    let rows: Vec<Vec<bool>> = lengths
+        .iter()
+        .map(|&l| (0..t).map(|i| i < l).collect())
+        .collect();
+    mask2(&rows, device)
+}
+
+pub fn randn<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+    Tensor::random(shape, burn::tensor::Distribution::Normal(0.0, 1.0), device)
+}
+
+pub fn assert_close(a: &[f32], b: &[f32], tol: f32) {
+    assert_eq!(a.len(), b.len(), "lengths differ");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!((x - y).abs() <= tol, "index {i}: {x} vs {y}\n{a:?}\n{b:?}");
+    }
+}
