@@ -146,8 +146,8 @@ fn head(
     let loss = labels.map(|targets| {
         let device = logits.device();
         let weights = class_weights.map(|w| Tensor::<1>::from_floats(w, &device));
-        let predicted: Vec<i64> = probs.clone().argmax(1).into_data().convert::<i64>().into_vec().unwrap_or_default();
-        let target_ids: Vec<i64> = targets.to_data().convert::<i64>().into_vec().unwrap_or_default();
+        let predicted = int_values(probs.clone().argmax(1).reshape([-1]));
+        let target_ids = int_values(targets.clone());
         let predicted: Vec<usize> = predicted.iter().map(|&p| p as usize).collect();
         let target_ids: Vec<usize> = target_ids.iter().map(|&t| t as usize).collect();
         if let Ok(mut m) = metrics.lock() {
@@ -162,9 +162,25 @@ fn head(
     }
 }
 
+/// Values of a float tensor on the host, whatever its dtype.
+pub fn float_values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("converted to f32")
+}
+
+/// Values of an int tensor on the host, whatever its dtype.
+pub fn int_values<const D: usize>(t: Tensor<D, Int>) -> Vec<i64> {
+    t.into_data()
+        .convert::<i64>()
+        .try_into_vec::<i64>()
+        .expect("converted to i64")
+}
+
 fn decode_output(labels: &[String], output: &ClassifierOutput) -> Vec<Prediction> {
-    let logits: Vec<f32> = output.logits.to_data().convert::<f32>().into_vec().unwrap_or_default();
-    let probs: Vec<f32> = output.probs.to_data().convert::<f32>().into_vec().unwrap_or_default();
+    let logits = float_values(output.logits.clone());
+    let probs = float_values(output.probs.clone());
     decode(labels, &logits, &probs)
 }
 

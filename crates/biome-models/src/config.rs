@@ -111,7 +111,10 @@ impl ClassifierConfig {
     }
 
     pub(crate) fn encoder_plan(&self) -> Result<EncoderPlan, ModelError> {
-        match (&self.multifield_seq2seq_encoder, &self.multifield_seq2vec_encoder) {
+        match (
+            &self.multifield_seq2seq_encoder,
+            &self.multifield_seq2vec_encoder,
+        ) {
             (Some(_), None) => Err(ModelError::Config(
                 "multifield_seq2seq_encoder is set but multifield_seq2vec_encoder is not: \
                  the field vectors need a multifield_seq2vec_encoder to become one record vector"

@@ -29,12 +29,12 @@ pub fn decode(labels: &[String], logits: &[f32], probs: &[f32]) -> Vec<Predictio
         .chunks(c)
         .zip(logits.chunks(c))
         .map(|(p, l)| {
-            let (best, &best_p) = p
-                .iter()
-                .enumerate()
-                .fold((0, &f32::NEG_INFINITY), |acc, (i, v)| {
-                    if *v > *acc.1 { (i, v) } else { acc }
-                });
+            let (best, &best_p) =
+                p.iter()
+                    .enumerate()
+                    .fold((0, &f32::NEG_INFINITY), |acc, (i, v)| {
+                        if *v > *acc.1 { (i, v) } else { acc }
+                    });
             Prediction {
                 classes: labels.iter().cloned().zip(p.iter().copied()).collect(),
                 max_class: labels[best].clone(),

@@ -14,7 +14,8 @@ pub mod regularizer;
 pub mod tensors;
 
 pub use classifier::{
-    ClassifierOutput, SequenceClassifier, SequencePairClassifier, Weights, label_tensor,
+    ClassifierOutput, SequenceClassifier, SequencePairClassifier, Weights, float_values,
+    int_values, label_tensor,
 };
 pub use config::{ClassifierConfig, PairCombination};
 pub use decode::{Prediction, decode};

@@ -48,12 +48,26 @@ impl RecordEncoder {
     pub fn forward(&self, input: &RecordTensors) -> Result<Tensor<2>, ModelError> {
         let uses_chars = self.embedder.uses_characters();
         let vectors = match (&self.body, input) {
-            (EncoderBody::Single(enc), RecordTensors::Single { tokens, mask, chars }) => {
+            (
+                EncoderBody::Single(enc),
+                RecordTensors::Single {
+                    tokens,
+                    mask,
+                    chars,
+                },
+            ) => {
                 check_chars(uses_chars, chars.is_some())?;
                 let x = self.embedder.forward(tokens.clone(), chars.clone());
                 enc.forward(x, mask.clone())
             }
-            (EncoderBody::Multi(enc), RecordTensors::Multi { tokens, mask, chars }) => {
+            (
+                EncoderBody::Multi(enc),
+                RecordTensors::Multi {
+                    tokens,
+                    mask,
+                    chars,
+                },
+            ) => {
                 check_chars(uses_chars, chars.is_some())?;
                 let x = self.embedder.forward_fields(tokens.clone(), chars.clone());
                 enc.forward(x, mask.clone())

@@ -1,0 +1,413 @@
+//! Behaviour of the pair and single classifiers on tiny data (flex backend).
+
+use std::collections::HashSet;
+
+use biome_core::{
+    Batcher, PairExample, Record, RecordMode, TokenIndexer, Tokenizer, TokenizerConfig, Vocabulary,
+    VocabularyOptions, build_vocabulary,
+};
+use biome_models::{
+    ClassifierConfig, ModelError, PairCombination, RecordTensors, SequenceClassifier,
+    SequencePairClassifier, Weights, float_values, label_tensor,
+};
+use burn::module::{ModuleVisitor, Param, ParamId};
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+
+fn labels() -> Vec<String> {
+    vec!["duplicate".to_string(), "not_duplicate".to_string()]
+}
+
+fn examples() -> Vec<PairExample> {
+    let pairs = [
+        ("anna smith", "anna smith", "duplicate"),
+        ("bob jones", "bob jones", "duplicate"),
+        ("carl weber", "carl weber", "duplicate"),
+        ("dora kim", "dora kim", "duplicate"),
+        ("anna smith", "bob jones", "not_duplicate"),
+        ("carl weber", "dora kim", "not_duplicate"),
+        ("bob jones", "carl weber", "not_duplicate"),
+        ("dora kim", "anna smith", "not_duplicate"),
+    ];
+    pairs
+        .iter()
+        .map(|(a, b, l)| {
+            PairExample::new(Record::Text(a.to_string()), Record::Text(b.to_string()), l)
+        })
+        .collect()
+}
+
+fn multifield_examples() -> Vec<PairExample> {
+    let f = |a: &str, b: &str| Record::Fields(vec![a.to_string(), String::new(), b.to_string()]);
+    vec![
+        PairExample::new(f("anna", "smith"), f("anna", "smith"), "duplicate"),
+        PairExample::new(f("bob", "jones"), f("bob", "jones"), "duplicate"),
+        PairExample::new(f("anna", "smith"), f("bob", "jones"), "not_duplicate"),
+        PairExample::new(f("carl", "weber"), f("anna", "jones"), "not_duplicate"),
+    ]
+}
+
+fn setup(examples: &[PairExample], mode: RecordMode, chars: bool) -> (Vocabulary, Batcher) {
+    let tokenizer = Tokenizer::new(TokenizerConfig::default());
+    let indexer = if chars {
+        TokenIndexer::words_and_characters(3)
+    } else {
+        TokenIndexer::default()
+    };
+    let vocab = build_vocabulary(examples, &tokenizer, mode, &VocabularyOptions::default());
+    (vocab, Batcher::new(tokenizer, mode, indexer))
+}
+
+fn config(json: &str) -> ClassifierConfig {
+    serde_json::from_str(json).unwrap()
+}
+
+const BOE: &str = r#"{
+    "text_field_embedder": {"tokens": {"embedding": {"embedding_dim": 8}}},
+    "seq2vec_encoder": {"boe": {"averaged": true}}
+}"#;
+
+#[derive(Default)]
+struct ParamIds(Vec<(ParamId, usize, String)>, Vec<String>);
+
+impl ModuleVisitor for ParamIds {
+    fn enter_module(&mut self, name: &str, _: &str) {
+        self.1.push(name.to_string());
+    }
+    fn exit_module(&mut self, _: &str, _: &str) {
+        self.1.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.0.push((param.id, D, self.1.join(".")));
+    }
+}
+
+fn param_ids<M: Module>(m: &M) -> Vec<(ParamId, usize, String)> {
+    let mut v = ParamIds::default();
+    m.visit(&mut v);
+    v.0
+}
+
+fn train_losses(
+    model: SequencePairClassifier,
+    batcher: &Batcher,
+    vocab: &Vocabulary,
+    examples: &[PairExample],
+    steps: usize,
+    device: &Device,
+) -> (SequencePairClassifier, Vec<f32>) {
+    let batch = batcher.batch(examples, vocab).unwrap();
+    let r1 = RecordTensors::from_batch(&batch.record1, device);
+    let r2 = RecordTensors::from_batch(&batch.record2, device);
+    let y = label_tensor(batch.labels.as_ref().unwrap(), device);
+    let mut optim = AdamConfig::new().init();
+    let mut model = model;
+    let mut losses = vec![];
+    for _ in 0..steps {
+        let out = model.forward(&r1, &r2, Some(y.clone())).unwrap();
+        let loss = out.loss.unwrap();
+        losses.push(float_values(loss.clone())[0]);
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optim.step(0.05, model, grads);
+    }
+    (model, losses)
+}
+
+#[test]
+fn one_encoder_serves_both_records() {
+    let device = Device::flex();
+    let ex = examples();
+    let (vocab, _) = setup(&ex, RecordMode::Text, false);
+    let (model, _) = SequencePairClassifier::new(
+        &config(BOE),
+        &vocab,
+        &labels(),
+        Weights::Fresh { seed: 1 },
+        &device,
+    )
+    .unwrap();
+    let ids = param_ids(&model);
+    // embedding table + output weight + output bias: one parameter set for both records.
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    let unique: HashSet<_> = ids.iter().map(|i| i.0).collect();
+    assert_eq!(unique.len(), 3);
+    // The output layer sees [u; v] = 2 × 8 inputs.
+    assert_eq!(model.output.weight.dims(), [16, 2]);
+}
+
+#[test]
+fn swapping_records_with_concat_diff_product_keeps_diff_and_product_symmetric() {
+    let device = Device::flex();
+    let ex = examples();
+    let (vocab, batcher) = setup(&ex, RecordMode::Text, false);
+    let mut c = config(BOE);
+    c.pair_combination = PairCombination::ConcatDiffProduct;
+    let (model, _) =
+        SequencePairClassifier::new(&c, &vocab, &labels(), Weights::Fresh { seed: 1 }, &device)
+            .unwrap();
+    assert_eq!(model.output.weight.dims(), [32, 2]);
+    let batch = batcher.batch(&ex[..2], &vocab).unwrap();
+    let r1 = RecordTensors::from_batch(&batch.record1, &device);
+    let out = model.forward(&r1, &r1, None).unwrap();
+    assert_eq!(out.probs.dims(), [2, 2]);
+    let p = float_values(out.probs);
+    assert!((p[0] + p[1] - 1.0).abs() < 1e-5);
+}
+
+#[test]
+fn single_field_model_learns_tiny_data() {
+    let device = Device::flex().autodiff();
+    let ex = examples();
+    let (vocab, batcher) = setup(&ex, RecordMode::Text, true);
+    let c = config(
+        r#"{
+        "text_field_embedder": {
+            "tokens": {"embedding": {"embedding_dim": 8}},
+            "token_characters": {"character_encoding": {
+                "embedding": {"embedding_dim": 4},
+                "encoder": {"cnn": {"num_filters": 4, "ngram_filter_sizes": [2, 3]}}}}
+        },
+        "seq2vec_encoder": {"cnn": {"num_filters": 6, "ngram_filter_sizes": [1, 2]}},
+        "feed_forward": {"num_layers": 1, "hidden_dims": 8, "activations": "relu"},
+        "pair_combination": "concat_diff_product"
+    }"#,
+    );
+    let (model, _) =
+        SequencePairClassifier::new(&c, &vocab, &labels(), Weights::Fresh { seed: 2 }, &device)
+            .unwrap();
+    let (model, losses) = train_losses(model, &batcher, &vocab, &ex, 40, &device);
+    assert!(
+        losses.last().unwrap() < &(losses[0] * 0.5),
+        "loss did not go down: {losses:?}"
+    );
+    let m = model.metrics(true);
+    assert!(m["accuracy"] > 0.5, "{m:?}");
+    assert!(m.contains_key("duplicate/f1") && m.contains_key("average/f1"));
+}
+
+#[test]
+fn multifield_model_learns_tiny_data() {
+    let device = Device::flex().autodiff();
+    let ex = multifield_examples();
+    let (vocab, batcher) = setup(&ex, RecordMode::Multifield, false);
+    let c = config(
+        r#"{
+        "text_field_embedder": {"tokens": {"embedding": {"embedding_dim": 8}}},
+        "seq2vec_encoder": {"boe": {"averaged": true}},
+        "multifield_seq2vec_encoder": {"cnn": {"num_filters": 4, "ngram_filter_sizes": [1, 2]}}
+    }"#,
+    );
+    let (model, _) =
+        SequencePairClassifier::new(&c, &vocab, &labels(), Weights::Fresh { seed: 3 }, &device)
+            .unwrap();
+    assert!(model.encoder.is_multifield());
+    let (_, losses) = train_losses(model, &batcher, &vocab, &ex, 40, &device);
+    assert!(
+        losses.last().unwrap() < &(losses[0] * 0.5),
+        "loss did not go down: {losses:?}"
+    );
+}
+
+#[test]
+fn gradients_reach_every_trainable_parameter_and_not_a_frozen_embedding() {
+    let device = Device::flex().autodiff();
+    let ex = examples();
+    let (vocab, batcher) = setup(&ex, RecordMode::Text, true);
+    let c = config(
+        r#"{
+        "text_field_embedder": {
+            "tokens": {"embedding": {"embedding_dim": 8, "trainable": false}},
+            "token_characters": {"character_encoding": {
+                "embedding": {"embedding_dim": 4},
+                "encoder": {"boe": {"averaged": true}}}}
+        },
+        "seq2vec_encoder": {"boe": {}},
+        "feed_forward": {"num_layers": 1, "hidden_dims": 5, "activations": "tanh"}
+    }"#,
+    );
+    let (model, _) =
+        SequencePairClassifier::new(&c, &vocab, &labels(), Weights::Fresh { seed: 4 }, &device)
+            .unwrap();
+    let batch = batcher.batch(&ex, &vocab).unwrap();
+    let r1 = RecordTensors::from_batch(&batch.record1, &device);
+    let r2 = RecordTensors::from_batch(&batch.record2, &device);
+    let y = label_tensor(batch.labels.as_ref().unwrap(), &device);
+    let loss = model.forward(&r1, &r2, Some(y)).unwrap().loss.unwrap();
+    let grads = GradientsParams::from_grads(loss.backward(), &model);
+    let ids = param_ids(&model);
+    assert!(ids.len() >= 5, "{ids:?}");
+    for (id, dims, path) in ids {
+        let has = match dims {
+            1 => grads.get::<1>(id).is_some(),
+            2 => grads.get::<2>(id).is_some(),
+            3 => grads.get::<3>(id).is_some(),
+            _ => grads.get::<4>(id).is_some(),
+        };
+        let frozen = path.starts_with("encoder.embedder.tokens");
+        assert_eq!(has, !frozen, "gradient presence wrong for {path}");
+    }
+}
+
+#[test]
+fn extend_labels_keeps_old_predictions() {
+    let device = Device::flex();
+    let ex = examples();
+    let (vocab, batcher) = setup(&ex, RecordMode::Text, false);
+    let (model, _) = SequencePairClassifier::new(
+        &config(BOE),
+        &vocab,
+        &labels(),
+        Weights::Fresh { seed: 5 },
+        &device,
+    )
+    .unwrap();
+    let batch = batcher.batch(&ex, &vocab).unwrap();
+    let r1 = RecordTensors::from_batch(&batch.record1, &device);
+    let r2 = RecordTensors::from_batch(&batch.record2, &device);
+    let before = float_values(model.forward(&r1, &r2, None).unwrap().logits);
+    let model = model.extend_labels(&["maybe".to_string(), "duplicate".to_string()]);
+    assert_eq!(model.labels(), &["duplicate", "not_duplicate", "maybe"]);
+    let after = float_values(model.forward(&r1, &r2, None).unwrap().logits);
+    for row in 0..ex.len() {
+        for c in 0..2 {
+            assert_eq!(
+                before[row * 2 + c],
+                after[row * 3 + c],
+                "row {row} class {c}"
+            );
+        }
+    }
+    let decoded = model.decode(&model.forward(&r1, &r2, None).unwrap());
+    assert_eq!(decoded.len(), ex.len());
+    assert_eq!(decoded[0].classes.len(), 3);
+}
+
+#[test]
+fn single_record_classifier_has_n_inputs_one() {
+    let device = Device::flex();
+    let ex = examples();
+    let (vocab, batcher) = setup(&ex, RecordMode::Text, false);
+    let (model, _) = SequenceClassifier::new(
+        &config(BOE),
+        &vocab,
+        &labels(),
+        Weights::Fresh { seed: 6 },
+        &device,
+    )
+    .unwrap();
+    assert_eq!(model.output.weight.dims(), [8, 2]);
+    let batch = batcher.batch(&ex, &vocab).unwrap();
+    let r1 = RecordTensors::from_batch(&batch.record1, &device);
+    let y = label_tensor(batch.labels.as_ref().unwrap(), &device);
+    let out = model.forward(&r1, Some(y)).unwrap();
+    assert!(out.loss.is_some());
+    assert_eq!(model.metrics(false)["accuracy"] >= 0.0, true);
+}
+
+fn build_err(json: &str, labels: &[String]) -> String {
+    let device = Device::flex();
+    let ex = examples();
+    let (vocab, _) = setup(&ex, RecordMode::Text, false);
+    let c: ClassifierConfig = match serde_json::from_str(json) {
+        Ok(c) => c,
+        Err(e) => return e.to_string(),
+    };
+    match SequencePairClassifier::new(&c, &vocab, labels, Weights::Fresh { seed: 0 }, &device) {
+        Ok(_) => panic!("config should be rejected: {json}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn config_errors_name_both_ends() {
+    let e = build_err(
+        r#"{"text_field_embedder": {"tokens": {"embedding": {"embedding_dim": 8}}},
+            "seq2vec_encoder": {"boe": {"embedding_dim": 300}}}"#,
+        &labels(),
+    );
+    assert!(
+        e.contains("seq2vec_encoder")
+            && e.contains("300")
+            && e.contains("text_field_embedder")
+            && e.contains('8'),
+        "{e}"
+    );
+    let e = build_err(
+        r#"{"text_field_embedder": {"tokens": {"embedding": {"embedding_dim": 8}}},
+            "seq2vec_encoder": {"boe": {}},
+            "multifield_seq2seq_encoder": {"pass_through": {}}}"#,
+        &labels(),
+    );
+    assert!(
+        e.contains("multifield_seq2seq_encoder") && e.contains("multifield_seq2vec_encoder"),
+        "{e}"
+    );
+    let e = build_err(
+        r#"{"text_field_embedder": {"tokens": {"embedding": {"embedding_dim": 8}}},
+            "seq2vec_encoder": {"boe": {}},
+            "feed_forward": {"input_dim": 5, "num_layers": 1, "hidden_dims": 4, "activations": "relu"}}"#,
+        &labels(),
+    );
+    assert!(
+        e.contains("feed_forward") && e.contains("seq2vec_encoder"),
+        "{e}"
+    );
+    let e = build_err(
+        r#"{"text_field_embedder": {"tokens": {"embedding": {"embedding_dim": 8}}},
+            "seq2vec_encoder": {"boe": {}}, "loss_weights": {"duplicate": 1.0, "nope": 2.0}}"#,
+        &labels(),
+    );
+    assert!(e.contains("nope"), "{e}");
+    let e = build_err(
+        r#"{"text_field_embedder": {"tokens": {"embedding": {"embedding_dim": 8}}},
+            "seq2vec_encoder": {"boe": {}}, "loss_weights": {"duplicate": 1.0}}"#,
+        &labels(),
+    );
+    assert!(e.contains("not_duplicate"), "{e}");
+    let e = build_err(
+        r#"{"text_field_embedder": {"tokens": {"embedding": {"embedding_dim": 8}}},
+            "seq2vec_encoder": {"boe": {}}, "initializer": [["(unclosed", "zero"]]}"#,
+        &labels(),
+    );
+    assert!(e.contains("(unclosed"), "{e}");
+    let e = build_err(
+        r#"{"text_field_embedder": {"tokens": {"embedding": {"embedding_dim": 8}}},
+            "seq2vec_encoder": {"boe": {}}, "typo_key": 1}"#,
+        &labels(),
+    );
+    assert!(e.contains("typo_key"), "{e}");
+    assert!(matches!(
+        SequencePairClassifier::new(
+            &config(BOE),
+            &Vocabulary::new(),
+            &[],
+            Weights::Fresh { seed: 0 },
+            &Device::flex()
+        ),
+        Err(ModelError::NoLabels)
+    ));
+}
+
+#[test]
+fn initializer_rules_apply_first_match_and_regularizer_penalises_matches() {
+    let device = Device::flex();
+    let ex = examples();
+    let (vocab, _) = setup(&ex, RecordMode::Text, false);
+    let c = config(
+        r#"{"text_field_embedder": {"tokens": {"embedding": {"embedding_dim": 8}}},
+            "seq2vec_encoder": {"boe": {}},
+            "initializer": [["output\\.weight", {"type": "constant", "val": 0.5}], ["output.*", "zero"]],
+            "regularizer": [["output\\.weight", {"type": "l2", "alpha": 0.1}]]}"#,
+    );
+    let (model, _) =
+        SequencePairClassifier::new(&c, &vocab, &labels(), Weights::Fresh { seed: 7 }, &device)
+            .unwrap();
+    let w = float_values(model.output.weight.val());
+    assert!(w.iter().all(|&v| v == 0.5), "{w:?}");
+    let b = float_values(model.output.bias.as_ref().unwrap().val());
+    assert!(b.iter().all(|&v| v == 0.0), "{b:?}");
+    let reg = biome_models::Regularizer::new(&c.regularizer).unwrap();
+    let penalty = float_values(model.penalty(&reg).unwrap())[0];
+    // 16 × 2 weights of 0.5: 0.1 · 32 · 0.25
+    assert!((penalty - 0.8).abs() < 1e-5, "{penalty}");
+}
