@@ -1,0 +1,267 @@
+//! The masked recurrences: per-batch step masks and reversal indices, and one direction of one
+//! layer for the LSTM and GRU cells. All tensors here are step-major: row `t·B + b` is step `t`
+//! of batch row `b`.
+
+use burn::prelude::*;
+use burn::tensor::TensorData;
+use burn::tensor::activation::sigmoid;
+
+use super::{RnnCell, RnnDirection};
+
+/// What the recurrences need to know about a batch's padding, built once per forward call and
+/// shared by every layer and direction.
+pub(crate) struct StepMasks {
+    /// Batch size `B`.
+    pub batch: usize,
+    /// Steps computed `T'`: the longest row's length.
+    pub steps: usize,
+    /// Per step, `[B, H]` true where the row is padded; `None` where no row is.
+    pad_per_step: Vec<Option<Tensor<2, Bool>>>,
+    /// `[T'·B, 1]` true at padded rows; `None` when no row is padded in the first `T'` steps.
+    pad_rows: Option<Tensor<2, Bool>>,
+    /// `[T'·B]` row permutation reversing each batch row within its true length
+    /// (bidirectional only). It is its own inverse.
+    reverse: Option<Tensor<1, Int>>,
+}
+
+impl StepMasks {
+    /// `None` when no row has a real token (or the batch is empty).
+    pub fn new(
+        lengths: &[usize],
+        hidden: usize,
+        bidirectional: bool,
+        device: &Device,
+    ) -> Option<Self> {
+        let batch = lengths.len();
+        let steps = lengths.iter().copied().max().unwrap_or(0);
+        if steps == 0 {
+            return None;
+        }
+        let min_len = lengths.iter().copied().min().unwrap_or(0);
+
+        let (pad_per_step, pad_rows) = if min_len == steps {
+            (vec![None; steps], None)
+        } else {
+            let pad: Vec<bool> = (0..steps)
+                .flat_map(|t| lengths.iter().map(move |&len| t >= len))
+                .collect();
+            let pad =
+                Tensor::<2, Bool>::from_data(TensorData::new(pad, [steps * batch, 1]), device);
+            let per_step = (0..steps)
+                .map(|t| {
+                    (t >= min_len).then(|| {
+                        pad.clone()
+                            .narrow(0, t * batch, batch)
+                            .expand([batch, hidden])
+                    })
+                })
+                .collect();
+            (per_step, Some(pad))
+        };
+
+        let reverse = bidirectional.then(|| {
+            let index: Vec<i64> = (0..steps)
+                .flat_map(|t| {
+                    lengths.iter().enumerate().map(move |(b, &len)| {
+                        let source = if t < len { len - 1 - t } else { t };
+                        (source * batch + b) as i64
+                    })
+                })
+                .collect();
+            Tensor::<1, Int>::from_data(TensorData::new(index, [steps * batch]), device)
+        });
+
+        Some(Self {
+            batch,
+            steps,
+            pad_per_step,
+            pad_rows,
+            reverse,
+        })
+    }
+
+    /// Zeroes the padded rows of step-major outputs `[T'·B, F]`.
+    pub fn zero_padding(&self, seq: Tensor<2>) -> Tensor<2> {
+        match &self.pad_rows {
+            Some(pad) => {
+                let dims = seq.dims();
+                seq.mask_fill(pad.clone().expand(dims), 0.0)
+            }
+            None => seq,
+        }
+    }
+
+    /// Reverses every batch row within its true length (rows `[T'·B, F]`).
+    fn reverse(&self, rows: Tensor<2>) -> Tensor<2> {
+        match &self.reverse {
+            Some(index) => rows.select(0, index.clone()),
+            None => rows,
+        }
+    }
+}
+
+/// Splits step-major `[T', B, F]` into `T'` tensors `[B, F]`, in two levels (blocks of about
+/// `sqrt(T')` steps, then steps): the autodiff backward of a slice writes a zero tensor of its
+/// parent's full size, so slicing each step directly would cost `T'` full passes.
+fn split_steps(x: Tensor<3>) -> Vec<Tensor<2>> {
+    let [steps, batch, features] = x.dims();
+    let block = (steps as f64).sqrt().ceil().max(1.0) as usize;
+    let mut out = Vec::with_capacity(steps);
+    if steps <= 4 {
+        for t in 0..steps {
+            out.push(x.clone().narrow(0, t, 1).reshape([batch, features]));
+        }
+        return out;
+    }
+    let mut start = 0;
+    while start < steps {
+        let len = block.min(steps - start);
+        let chunk = x.clone().narrow(0, start, len);
+        for t in 0..len {
+            out.push(chunk.clone().narrow(0, t, 1).reshape([batch, features]));
+        }
+        start += len;
+    }
+    out
+}
+
+/// Keeps `previous` where `pad` is true, `new` elsewhere; a missing previous state is zero.
+fn carry(new: Tensor<2>, previous: Option<&Tensor<2>>, pad: Option<&Tensor<2, Bool>>) -> Tensor<2> {
+    match (pad, previous) {
+        (None, _) => new,
+        (Some(pad), Some(previous)) => new.mask_where(pad.clone(), previous.clone()),
+        (Some(pad), None) => new.mask_fill(pad.clone(), 0.0),
+    }
+}
+
+/// Runs one direction of one layer over step-major inputs `[T'·B, d_in]`.
+///
+/// Returns the per-step hidden states `[T'·B, H]` in the original order (if `collect`; padded
+/// rows are not zeroed yet) and the final state `[B, H]` (the state at each row's last real
+/// token for the forward direction, at its first for the backward one; zero for empty rows).
+pub(crate) fn run_direction(
+    cell: RnnCell,
+    dir: &RnnDirection,
+    input: Tensor<2>,
+    ctx: &StepMasks,
+    collect: bool,
+    reversed: bool,
+) -> (Option<Tensor<2>>, Tensor<2>) {
+    let [hidden, _] = dir.weight_hh.dims();
+    let gates = cell.num_gates() * hidden;
+    let weight_hh = dir.weight_hh.val();
+    let bias_ih = dir.bias_ih.val();
+    let bias_hh = dir.bias_hh.val();
+
+    // Fold what we can of b_hh into the projection: all of it for LSTM, the r and z blocks for
+    // GRU (b_hn stays inside r*(.)).
+    let (proj_bias, hidden_bias) = match cell {
+        RnnCell::Lstm => (bias_ih + bias_hh, None),
+        RnnCell::Gru => {
+            let rz = bias_hh.clone().narrow(0, 0, 2 * hidden);
+            let b_hn = bias_hh.narrow(0, 2 * hidden, hidden);
+            let rz0 = Tensor::cat(vec![rz, b_hn.zeros_like()], 0);
+            (bias_ih + rz0, Some(b_hn.reshape([1, hidden])))
+        }
+    };
+
+    let proj = input.matmul(dir.weight_ih.val()) + proj_bias.reshape([1, gates]);
+    let proj = if reversed { ctx.reverse(proj) } else { proj };
+    let proj_steps = split_steps(proj.reshape([ctx.steps, ctx.batch, gates]));
+
+    let mut outputs = Vec::with_capacity(if collect { ctx.steps } else { 0 });
+    let last = match (cell, hidden_bias) {
+        (RnnCell::Gru, Some(b_hn)) => {
+            let mut h: Option<Tensor<2>> = None;
+            for (xp, pad) in proj_steps.into_iter().zip(&ctx.pad_per_step) {
+                let new = gru_step(xp, h.as_ref(), &weight_hh, &b_hn, hidden);
+                let next = carry(new, h.as_ref(), pad.as_ref());
+                if collect {
+                    outputs.push(next.clone());
+                }
+                h = Some(next);
+            }
+            h
+        }
+        _ => {
+            let mut state: Option<(Tensor<2>, Tensor<2>)> = None;
+            for (xp, pad) in proj_steps.into_iter().zip(&ctx.pad_per_step) {
+                let (h_new, c_new) = lstm_step(xp, state.as_ref(), &weight_hh, hidden);
+                let prev_h = state.as_ref().map(|s| &s.0);
+                let prev_c = state.as_ref().map(|s| &s.1);
+                let h = carry(h_new, prev_h, pad.as_ref());
+                let c = carry(c_new, prev_c, pad.as_ref());
+                if collect {
+                    outputs.push(h.clone());
+                }
+                state = Some((h, c));
+            }
+            state.map(|s| s.0)
+        }
+    };
+    // `steps >= 1`, so the loops ran at least once.
+    let last = last.unwrap_or_else(|| Tensor::zeros([ctx.batch, hidden], &weight_hh.device()));
+
+    let seq = collect.then(|| {
+        let seq: Tensor<3> = Tensor::stack(outputs, 0);
+        let seq = seq.reshape([ctx.steps * ctx.batch, hidden]);
+        if reversed { ctx.reverse(seq) } else { seq }
+    });
+    (seq, last)
+}
+
+/// One LSTM step from the projected inputs `xp` `[B, 4H]` (both biases included).
+/// Returns the unmasked `(h', c')`.
+fn lstm_step(
+    xp: Tensor<2>,
+    state: Option<&(Tensor<2>, Tensor<2>)>,
+    weight_hh: &Tensor<2>,
+    hidden: usize,
+) -> (Tensor<2>, Tensor<2>) {
+    let pre = match state {
+        Some((h, _)) => xp + h.clone().matmul(weight_hh.clone()),
+        None => xp,
+    };
+    // One sigmoid over all four blocks (the g block's is unused) instead of three slices.
+    let act = sigmoid(pre.clone());
+    let g = pre.narrow(1, 2 * hidden, hidden).tanh();
+    let i = act.clone().narrow(1, 0, hidden);
+    let o = act.clone().narrow(1, 3 * hidden, hidden);
+    let c = match state {
+        Some((_, c)) => act.narrow(1, hidden, hidden) * c.clone() + i * g,
+        None => i * g,
+    };
+    let h = o * c.clone().tanh();
+    (h, c)
+}
+
+/// One GRU step from the projected inputs `xp` `[B, 3H]` (`b_ih`, and `b_hr`, `b_hz` included).
+/// Returns the unmasked `h'`.
+fn gru_step(
+    xp: Tensor<2>,
+    h: Option<&Tensor<2>>,
+    weight_hh: &Tensor<2>,
+    b_hn: &Tensor<2>,
+    hidden: usize,
+) -> Tensor<2> {
+    let xp_rz = xp.clone().narrow(1, 0, 2 * hidden);
+    let xp_n = xp.narrow(1, 2 * hidden, hidden);
+    match h {
+        Some(h) => {
+            let hp = h.clone().matmul(weight_hh.clone());
+            let rz = sigmoid(xp_rz + hp.clone().narrow(1, 0, 2 * hidden));
+            let r = rz.clone().narrow(1, 0, hidden);
+            let z = rz.narrow(1, hidden, hidden);
+            let n = (xp_n + r * (hp.narrow(1, 2 * hidden, hidden) + b_hn.clone())).tanh();
+            // (1 - z) * n + z * h
+            n.clone() + z * (h.clone() - n)
+        }
+        None => {
+            let rz = sigmoid(xp_rz);
+            let r = rz.clone().narrow(1, 0, hidden);
+            let z = rz.narrow(1, hidden, hidden);
+            let n = (xp_n + r * b_hn.clone()).tanh();
+            n.clone() - z * n
+        }
+    }
+}
