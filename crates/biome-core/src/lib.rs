@@ -10,6 +10,8 @@ pub mod batch;
 pub mod bucketing;
 pub mod indexer;
 pub mod label;
+pub mod mapping;
+pub mod reader;
 pub mod record;
 pub mod tokenizer;
 pub mod vocabulary;
@@ -21,6 +23,10 @@ pub use batch::{
 pub use bucketing::{BucketError, bucket_batches, bucket_batches_seeded, sequential_batches};
 pub use indexer::TokenIndexer;
 pub use label::{LabelSet, UnknownLabel, label_index, label_name};
+pub use mapping::{DataMapping, MappingError};
+pub use reader::{
+    Dataset, ReadError, read_csv, read_csv_from, read_dataset, read_jsonl, read_jsonl_from,
+};
 pub use record::{PairExample, Record, RecordError, RecordMode};
 pub use tokenizer::{Tokenizer, TokenizerConfig, characters};
 pub use vocabulary::{

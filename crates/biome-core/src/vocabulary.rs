@@ -399,7 +399,7 @@ impl VocabularyBuilder {
                 .filter(|(c, _)| *c >= opts.min_count)
                 .collect();
             // stable sort: equal counts keep first-seen order
-            ranked.sort_by(|a, b| b.0.cmp(&a.0));
+            ranked.sort_by_key(|&(count, _)| std::cmp::Reverse(count));
             let limit = opts.max_size.unwrap_or(usize::MAX);
             vocab.extend(name, ranked.into_iter().take(limit).map(|(_, t)| t));
         }
