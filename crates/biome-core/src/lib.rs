@@ -5,11 +5,34 @@
 //! - [`record`]: records (text, fields, named fields), record modes, labelled pairs.
 //! - [`indexer`] / [`batch`] / [`bucketing`]: ids, padded batches, length bucketing.
 //! - [`mapping`] / [`reader`]: CSV and JSONL readers mapping columns to pairs.
+//!
+//! ```
+//! use biome_core::*;
+//!
+//! let csv = "name1,city1,name2,city2,label\n\
+//!            Anna Meyer,Köln,Anna Meier,Koeln,duplicate\n\
+//!            Bob Smith,,Rob Smyth,Leeds,not_duplicate\n";
+//! let mapping = DataMapping::new("label", ["name1", "city1"], ["name2", "city2"]);
+//! let data = read_csv_from(csv.as_bytes(), "inline.csv", &mapping).unwrap();
+//! assert_eq!(data.len(), 2);
+//!
+//! let tokenizer = Tokenizer::new(TokenizerConfig { lowercase: true, ..Default::default() });
+//! let mode = RecordMode::Multifield;
+//! let vocab = build_vocabulary(&data.examples, &tokenizer, mode, &VocabularyOptions::default());
+//! let batcher = Batcher::new(tokenizer, mode, TokenIndexer::words_and_characters(3));
+//! let batch = batcher.batch(&data.examples, &vocab).unwrap();
+//! assert_eq!(batch.record1.shape_tokens, [2, 2, 2]); // [B, F, T]
+//! assert_eq!(batch.labels, Some(vec![0, 1]));
+//! ```
+
+#![warn(missing_docs)]
 
 pub mod batch;
 pub mod bucketing;
 pub mod indexer;
 pub mod label;
+pub mod mapping;
+pub mod reader;
 pub mod record;
 pub mod tokenizer;
 pub mod vocabulary;
@@ -21,6 +44,10 @@ pub use batch::{
 pub use bucketing::{BucketError, bucket_batches, bucket_batches_seeded, sequential_batches};
 pub use indexer::TokenIndexer;
 pub use label::{LabelSet, UnknownLabel, label_index, label_name};
+pub use mapping::{DataMapping, MappingError};
+pub use reader::{
+    Dataset, ReadError, read_csv, read_csv_from, read_dataset, read_jsonl, read_jsonl_from,
+};
 pub use record::{PairExample, Record, RecordError, RecordMode};
 pub use tokenizer::{Tokenizer, TokenizerConfig, characters};
 pub use vocabulary::{

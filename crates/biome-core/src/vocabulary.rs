@@ -217,6 +217,12 @@ impl Vocabulary {
                 path: path.map(Path::to_path_buf),
                 source,
             })?;
+        Self::from_map(map)
+    }
+
+    /// Builds a vocabulary from `namespace -> tokens in index order`, checking that padded
+    /// namespaces start with the padding and OOV tokens and that no namespace repeats a token.
+    pub fn from_map(map: BTreeMap<String, Vec<String>>) -> Result<Self, VocabularyError> {
         let mut vocab = Vocabulary::new();
         for (name, tokens) in map {
             let invalid = |reason: String| VocabularyError::Invalid {
@@ -276,8 +282,7 @@ impl Serialize for Vocabulary {
 impl<'de> Deserialize<'de> for Vocabulary {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let map = BTreeMap::<String, Vec<String>>::deserialize(deserializer)?;
-        let json = serde_json::to_string(&map).map_err(serde::de::Error::custom)?;
-        Self::from_json(&json).map_err(serde::de::Error::custom)
+        Self::from_map(map).map_err(serde::de::Error::custom)
     }
 }
 
@@ -399,7 +404,7 @@ impl VocabularyBuilder {
                 .filter(|(c, _)| *c >= opts.min_count)
                 .collect();
             // stable sort: equal counts keep first-seen order
-            ranked.sort_by(|a, b| b.0.cmp(&a.0));
+            ranked.sort_by_key(|&(count, _)| std::cmp::Reverse(count));
             let limit = opts.max_size.unwrap_or(usize::MAX);
             vocab.extend(name, ranked.into_iter().take(limit).map(|(_, t)| t));
         }
