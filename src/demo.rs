@@ -66,21 +66,96 @@ const GIVEN: &[(&str, &[&str])] = &[
 ];
 
 const SURNAMES: &[&str] = &[
-    "smith", "nguyen", "brandes", "siller", "crofts", "mcdonald", "oconnor", "papadopoulos",
-    "goetsch", "boelke", "farris", "thompson", "williams", "brown", "wilson", "taylor", "anderson",
-    "martin", "white", "harris", "kelly", "ryan", "walker", "young", "king", "wright", "lee",
-    "campbell", "mitchell", "roberts", "carter", "hughes", "edwards", "morris", "cooper",
-    "richardson", "clarke", "baker", "stewart", "murphy", "schmidt", "mueller", "weber", "fischer",
-    "becker", "hoffmann", "schulz", "koch", "richter", "wolf", "tran", "le", "pham", "huynh",
-    "soulemezis", "gohl", "moody", "ditty", "saines", "jean",
+    "smith",
+    "nguyen",
+    "brandes",
+    "siller",
+    "crofts",
+    "mcdonald",
+    "oconnor",
+    "papadopoulos",
+    "goetsch",
+    "boelke",
+    "farris",
+    "thompson",
+    "williams",
+    "brown",
+    "wilson",
+    "taylor",
+    "anderson",
+    "martin",
+    "white",
+    "harris",
+    "kelly",
+    "ryan",
+    "walker",
+    "young",
+    "king",
+    "wright",
+    "lee",
+    "campbell",
+    "mitchell",
+    "roberts",
+    "carter",
+    "hughes",
+    "edwards",
+    "morris",
+    "cooper",
+    "richardson",
+    "clarke",
+    "baker",
+    "stewart",
+    "murphy",
+    "schmidt",
+    "mueller",
+    "weber",
+    "fischer",
+    "becker",
+    "hoffmann",
+    "schulz",
+    "koch",
+    "richter",
+    "wolf",
+    "tran",
+    "le",
+    "pham",
+    "huynh",
+    "soulemezis",
+    "gohl",
+    "moody",
+    "ditty",
+    "saines",
+    "jean",
 ];
 
 const STREETS: &[&str] = &[
-    "marshall street", "charlton street", "banjine street", "beattie crescent", "lambell close",
-    "staaten crescent", "chippindall circuit", "throssell street", "gooreen street", "dorfstrasse",
-    "wiehagen", "williams street", "kent road", "queen street", "king street", "george street",
-    "high street", "station road", "church street", "park avenue", "victoria road", "bridge road",
-    "elizabeth street", "hill street", "railway parade", "ocean drive", "river terrace",
+    "marshall street",
+    "charlton street",
+    "banjine street",
+    "beattie crescent",
+    "lambell close",
+    "staaten crescent",
+    "chippindall circuit",
+    "throssell street",
+    "gooreen street",
+    "dorfstrasse",
+    "wiehagen",
+    "williams street",
+    "kent road",
+    "queen street",
+    "king street",
+    "george street",
+    "high street",
+    "station road",
+    "church street",
+    "park avenue",
+    "victoria road",
+    "bridge road",
+    "elizabeth street",
+    "hill street",
+    "railway parade",
+    "ocean drive",
+    "river terrace",
 ];
 
 const SUBURBS: &[(&str, &str, u32)] = &[
@@ -257,7 +332,10 @@ pub fn write_csv(path: &Path, pairs: &[(Person, Person, &str)]) -> std::io::Resu
 
 /// Column names of record 1 or 2 (`which` is 1 or 2).
 pub fn record_columns(which: u8) -> Vec<String> {
-    FIELDS.iter().map(|f| format!("record{which}_{f}")).collect()
+    FIELDS
+        .iter()
+        .map(|f| format!("record{which}_{f}"))
+        .collect()
 }
 
 /// Write `train.csv`, `validation.csv` and `test.csv` into `dir`; returns their paths.
@@ -295,7 +373,12 @@ mod tests {
         let dups = pairs.iter().filter(|p| p.2 == "duplicate").count();
         assert!((800..1200).contains(&dups), "{dups}");
         for (a, b, label) in &pairs {
-            let same = a.fields.iter().zip(&b.fields).filter(|(x, y)| x == y).count();
+            let same = a
+                .fields
+                .iter()
+                .zip(&b.fields)
+                .filter(|(x, y)| x == y)
+                .count();
             if *label == "duplicate" {
                 assert!(same >= 4, "duplicate too different: {a:?} {b:?}");
             }

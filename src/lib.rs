@@ -1,1 +1,29 @@
-//! biome
+//! **biome**: classify pairs of records or texts (duplicate / not duplicate, match / no match,
+//! paraphrase / not) with a siamese network, on burn. A pure-Rust re-creation of biome.text's
+//! `SequencePairClassifier`, with a trainer, a model archive and the `biome` command.
+//!
+//! - [`Pipeline`]: `from_config`, `train`, `load`, `predict`, `predict_batch`, `evaluate`.
+//! - [`PipelineConfig`]: the `data` / `model` / `trainer` configuration file.
+//! - [`demo`]: the embedded generator of person-record pairs the README's main job trains on.
+//!
+//! The lower layers are their own crates: `biome-core` (tokens, vocabulary, records, batching,
+//! readers), `biome-modules` (embedders and encoders) and `biome-models` (the classifiers).
+
+pub mod archive;
+pub mod config;
+pub mod demo;
+pub mod device;
+pub mod error;
+pub mod pipeline;
+pub mod plot;
+pub mod trainer;
+
+pub use config::{DataConfig, PipelineConfig};
+pub use device::{available_devices, default_device_name, device_from_name};
+pub use error::{BiomeError, Result};
+pub use pipeline::Pipeline;
+pub use trainer::{OptimizerConfig, TrainSummary, TrainerConfig};
+
+pub use biome_core;
+pub use biome_models;
+pub use biome_modules;

@@ -1,1 +1,295 @@
-fn main() {}
+//! `biome`: train, evaluate and use pair classifiers from the command line.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use biome::biome_core::{PairExample, Record};
+use biome::{BiomeError, Pipeline, PipelineConfig, default_device_name};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "biome",
+    version,
+    about = "Siamese pair classification: train, evaluate, predict"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model; the best epoch's model is written to --output.
+    Train {
+        /// Configuration file (JSON: data, model, trainer).
+        #[arg(long)]
+        config: PathBuf,
+        /// Training data (CSV or JSONL).
+        #[arg(long)]
+        train: PathBuf,
+        /// Validation data (CSV or JSONL), for early stopping and model choice.
+        #[arg(long)]
+        validation: Option<PathBuf>,
+        /// Output folder (the model archive, metrics.jsonl, training_curve.svg).
+        #[arg(long)]
+        output: PathBuf,
+        /// Backend: flex, ndarray or wgpu (those compiled in).
+        #[arg(long, default_value_t = default_device_name().to_string())]
+        device: String,
+        /// Overrides trainer.seed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Continue from the last completed epoch in --output.
+        #[arg(long)]
+        resume: bool,
+    },
+    /// Evaluate a model on labelled data; the last stdout line is the metrics as JSON.
+    Evaluate {
+        /// Model folder.
+        #[arg(long)]
+        model: PathBuf,
+        /// Labelled data (CSV or JSONL) with the columns of the training mapping.
+        #[arg(long)]
+        data: PathBuf,
+        /// Backend.
+        #[arg(long, default_value_t = default_device_name().to_string())]
+        device: String,
+    },
+    /// Predict pairs from JSON lines: one output line per input line, in order.
+    Predict {
+        /// Model folder.
+        #[arg(long)]
+        model: PathBuf,
+        /// JSON lines `{"record1": ..., "record2": ...}` ("-" for stdin).
+        #[arg(long)]
+        input: PathBuf,
+        /// Backend.
+        #[arg(long, default_value_t = default_device_name().to_string())]
+        device: String,
+    },
+    /// The main job on the embedded default: generate person-record pairs with typos, train,
+    /// evaluate on a held-out test set and show a few predictions.
+    Demo {
+        /// Where the data and the model go.
+        #[arg(long, default_value = "biome-demo")]
+        output: PathBuf,
+        /// Backend.
+        #[arg(long, default_value_t = default_device_name().to_string())]
+        device: String,
+        /// Training pairs to generate.
+        #[arg(long, default_value_t = 4000)]
+        train_size: usize,
+        /// Epochs.
+        #[arg(long, default_value_t = 4)]
+        epochs: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(command: Command) -> Result<ExitCode, BiomeError> {
+    match command {
+        Command::Train {
+            config,
+            train,
+            validation,
+            output,
+            device,
+            seed,
+            resume,
+        } => {
+            let mut config = PipelineConfig::from_file(&config)?;
+            if let Some(s) = seed {
+                config.trainer.seed = s;
+            }
+            let mut pipeline = Pipeline::from_config(config, &device)?;
+            let summary = pipeline.train(&train, validation.as_deref(), &output, resume)?;
+            println!(
+                "{}",
+                serde_json::to_string(&summary).expect("summary serializes")
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Evaluate {
+            model,
+            data,
+            device,
+        } => {
+            let pipeline = Pipeline::load(&model, &device)?;
+            let metrics = pipeline.evaluate(&data)?;
+            println!("{}", serde_json::to_string(&metrics).expect("metrics"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Predict {
+            model,
+            input,
+            device,
+        } => predict(&model, &input, &device),
+        Command::Demo {
+            output,
+            device,
+            train_size,
+            epochs,
+        } => demo(&output, &device, train_size, epochs),
+    }
+}
+
+/// Parse one input line into a pair, or say what is wrong with it.
+fn parse_pair(line: &str) -> Result<PairExample, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| "expected a JSON object with record1 and record2".to_string())?;
+    let record = |key: &str| -> Result<Record, String> {
+        let v = obj.get(key).ok_or_else(|| format!("missing key {key:?}"))?;
+        serde_json::from_value::<Record>(v.clone()).map_err(|e| {
+            format!("{key}: expected a text, a list of texts or an object of texts ({e})")
+        })
+    };
+    let pair = PairExample::unlabelled(record("record1")?, record("record2")?);
+    pair.validate().map_err(|e| e.to_string())?;
+    Ok(pair)
+}
+
+fn predict(model: &Path, input: &Path, device: &str) -> Result<ExitCode, BiomeError> {
+    let pipeline = Pipeline::load(model, device)?;
+    let reader: Box<dyn BufRead> = if input == Path::new("-") {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(input).map_err(|e| BiomeError::Io {
+                path: input.to_path_buf(),
+                source: e,
+            })?,
+        ))
+    };
+    let mut parsed: Vec<Result<PairExample, String>> = vec![];
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| BiomeError::Io {
+            path: input.to_path_buf(),
+            source: e,
+        })?;
+        if line.trim().is_empty() {
+            parsed.push(Err("empty line".into()));
+            continue;
+        }
+        parsed.push(parse_pair(&line).map_err(|e| format!("line {}: {e}", i + 1)));
+    }
+    let good: Vec<PairExample> = parsed
+        .iter()
+        .filter_map(|p| p.as_ref().ok().cloned())
+        .collect();
+    let mut predictions = pipeline.predict_batch(&good)?.into_iter();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut failed = 0;
+    for (i, p) in parsed.iter().enumerate() {
+        let json = match p {
+            Ok(_) => {
+                serde_json::to_string(&predictions.next().expect("one per pair")).expect("json")
+            }
+            Err(e) => {
+                failed += 1;
+                let msg = if e.starts_with("line ") {
+                    e.clone()
+                } else {
+                    format!("line {}: {e}", i + 1)
+                };
+                eprintln!("error: {msg}");
+                serde_json::json!({ "error": msg }).to_string()
+            }
+        };
+        let _ = writeln!(out, "{json}");
+    }
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// The shipped example configuration: multi-field person records, words plus characters
+/// (characters keep the model working on names and numbers it never saw).
+pub const DEMO_CONFIG: &str = include_str!("../../examples/configs/person_records.json");
+
+fn demo(
+    output: &Path,
+    device: &str,
+    train_size: usize,
+    epochs: usize,
+) -> Result<ExitCode, BiomeError> {
+    let data_dir = output.join("data");
+    let started = std::time::Instant::now();
+    let [train, validation, test] = biome::demo::write_splits(
+        &data_dir,
+        (train_size, train_size / 4, train_size / 4),
+        20261127,
+    )
+    .map_err(|e| BiomeError::Io {
+        path: data_dir.clone(),
+        source: e,
+    })?;
+    eprintln!("generated person-record pairs in {}", data_dir.display());
+    let mut config =
+        PipelineConfig::from_json_str(DEMO_CONFIG, "examples/configs/person_records.json")?;
+    config.trainer.num_epochs = epochs;
+    let model_dir = output.join("model");
+    let mut pipeline = Pipeline::from_config(config, device)?;
+    let summary = pipeline.train(&train, Some(&validation), &model_dir, false)?;
+    eprintln!(
+        "trained {} epochs (best: epoch {}) in {:.1}s; model in {}",
+        summary.epochs_completed,
+        summary.best_epoch,
+        started.elapsed().as_secs_f64(),
+        model_dir.display()
+    );
+    let examples = [
+        (
+            r#"{"given_name": "william", "surname": "thompson", "street_number": "12", "address": "kent road", "suburb": "geelong", "postcode": "3220", "state": "vic", "date_of_birth": "19840312"}"#,
+            r#"{"given_name": "bill", "surname": "thomspon", "street_number": "", "address": "12 kent road", "suburb": "geelong", "postcode": "3220", "state": "vic", "date_of_birth": "19840312"}"#,
+        ),
+        (
+            r#"{"given_name": "william", "surname": "thompson", "street_number": "12", "address": "kent road", "suburb": "geelong", "postcode": "3220", "state": "vic", "date_of_birth": "19840312"}"#,
+            r#"{"given_name": "jessica", "surname": "thompson", "street_number": "12", "address": "kent road", "suburb": "geelong", "postcode": "3220", "state": "vic", "date_of_birth": "20010907"}"#,
+        ),
+        (
+            r#"{"given_name": "herbert", "surname": "brandes", "street_number": "7", "address": "dorfstrasse", "suburb": "altona", "postcode": "3018", "state": "vic", "date_of_birth": "19500101"}"#,
+            r#"{"given_name": "herb", "surname": "brandez", "street_number": "7", "address": "dorfstrase", "suburb": "altona", "postcode": "3018", "state": "vic", "date_of_birth": "19500101"}"#,
+        ),
+    ];
+    println!("predictions:");
+    for (a, b) in examples {
+        let r1: Record = serde_json::from_str(a).expect("valid example");
+        let r2: Record = serde_json::from_str(b).expect("valid example");
+        let p = pipeline.predict(r1.clone(), r2.clone())?;
+        println!(
+            "  {} | {}\n    -> {} ({:.3})",
+            r1.to_text(),
+            r2.to_text(),
+            p.max_class,
+            p.max_class_prob
+        );
+    }
+    let metrics = pipeline.evaluate(&test)?;
+    println!(
+        "test: accuracy {:.4}, duplicate/f1 {:.4}, average/f1 {:.4} ({:.1}s in all)",
+        metrics["accuracy"],
+        metrics.get("duplicate/f1").copied().unwrap_or(0.0),
+        metrics["average/f1"],
+        started.elapsed().as_secs_f64()
+    );
+    println!("{}", serde_json::to_string(&metrics).expect("metrics"));
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,191 @@
+//! The model archive: one folder with the config, vocabulary, weights and a manifest holding a
+//! format version and a checksum of every file. Files are written to a temporary name and
+//! renamed, and the manifest goes last, so an interrupted write never leaves a folder that
+//! loads; a truncated or bit-flipped file fails its checksum instead of giving garbage output.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use biome_core::{LABELS, Vocabulary};
+use burn::module::Module;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::config::PipelineConfig;
+use crate::error::{BiomeError, Result};
+
+/// The archive format this build writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+const FORMAT_NAME: &str = "biome-model";
+const MANIFEST: &str = "archive.json";
+const CONFIG: &str = "config.json";
+const VOCABULARY: &str = "vocabulary.json";
+const WEIGHTS: &str = "model.bpk";
+
+/// `archive.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always `biome-model`.
+    pub format: String,
+    /// See [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// The biome version that wrote it.
+    pub biome_version: String,
+    /// Label names in class order.
+    pub labels: Vec<String>,
+    /// File name → CRC-32 of its bytes.
+    pub files: BTreeMap<String, u32>,
+}
+
+/// Write `bytes` to `path` through a temporary file and a rename, so readers see the old file
+/// or the new one, never half of one (a full disk fails the write, not the old file).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        BiomeError::io(path, e)
+    })
+}
+
+/// The weights of `module` as burnpack bytes.
+pub fn module_bytes<M: Module + Clone>(module: &M) -> Result<Vec<u8>> {
+    let bytes = module
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| BiomeError::Invalid(format!("cannot serialize the weights: {e}")))?;
+    Ok(bytes.to_vec())
+}
+
+/// Load burnpack `bytes` into `module` (same architecture), or explain why not.
+pub fn load_module_bytes<M: Module>(module: M, bytes: Vec<u8>, origin: &Path) -> Result<M> {
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
+        .map_err(|e| BiomeError::archive(origin, format!("unreadable weights: {e}")))?;
+    module
+        .try_load_record(record)
+        .map_err(|e| BiomeError::archive(origin, format!("weights do not fit the model: {e}")))
+}
+
+fn read_checked(dir: &Path, name: &str, manifest: &Manifest) -> Result<Vec<u8>> {
+    let path = dir.join(name);
+    let expected = manifest.files.get(name).copied().ok_or_else(|| {
+        BiomeError::archive(dir, format!("manifest lists no checksum for {name}"))
+    })?;
+    let bytes = std::fs::read(&path).map_err(|e| BiomeError::archive(&path, e.to_string()))?;
+    let actual = crc32fast::hash(&bytes);
+    if actual != expected {
+        return Err(BiomeError::archive(
+            &path,
+            format!(
+                "checksum mismatch ({} bytes, crc {actual:08x}, expected {expected:08x}): \
+                 the file is truncated or corrupted",
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Write a complete archive into `dir` (created if needed).
+pub fn save<M: Module + Clone>(
+    dir: &Path,
+    config: &PipelineConfig,
+    vocab: &Vocabulary,
+    model: &M,
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| BiomeError::io(dir, e))?;
+    let files: [(&str, Vec<u8>); 3] = [
+        (CONFIG, config.to_json().into_bytes()),
+        (VOCABULARY, vocab.to_json().into_bytes()),
+        (WEIGHTS, module_bytes(model)?),
+    ];
+    let mut sums = BTreeMap::new();
+    for (name, bytes) in &files {
+        write_atomic(&dir.join(name), bytes)?;
+        sums.insert(name.to_string(), crc32fast::hash(bytes));
+    }
+    let manifest = Manifest {
+        format: FORMAT_NAME.into(),
+        format_version: FORMAT_VERSION,
+        biome_version: env!("CARGO_PKG_VERSION").into(),
+        labels: vocab.tokens(LABELS).to_vec(),
+        files: sums,
+    };
+    let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
+    write_atomic(&dir.join(MANIFEST), &json)
+}
+
+/// What [`open`] reads before the model is built.
+pub struct OpenedArchive {
+    /// The folder.
+    pub dir: PathBuf,
+    /// The manifest.
+    pub manifest: Manifest,
+    /// The configuration.
+    pub config: PipelineConfig,
+    /// The vocabulary (labels included).
+    pub vocab: Vocabulary,
+    weights: Vec<u8>,
+}
+
+impl OpenedArchive {
+    /// Load the weights into a freshly built model of the archived architecture.
+    pub fn load_weights<M: Module>(self, model: M) -> Result<M> {
+        load_module_bytes(model, self.weights, &self.dir.join(WEIGHTS))
+    }
+}
+
+/// Read and verify an archive folder.
+pub fn open(dir: &Path) -> Result<OpenedArchive> {
+    let manifest_path = dir.join(MANIFEST);
+    let text = std::fs::read_to_string(&manifest_path).map_err(|e| {
+        BiomeError::archive(
+            dir,
+            format!("not a biome model folder (cannot read {MANIFEST}: {e})"),
+        )
+    })?;
+    let manifest: Manifest = serde_json::from_str(&text)
+        .map_err(|e| BiomeError::archive(&manifest_path, format!("corrupted manifest: {e}")))?;
+    if manifest.format != FORMAT_NAME {
+        return Err(BiomeError::archive(
+            dir,
+            format!("unknown format {:?}", manifest.format),
+        ));
+    }
+    if manifest.format_version > FORMAT_VERSION {
+        return Err(BiomeError::archive(
+            dir,
+            format!(
+                "written by biome {} in format version {}, newer than this build reads ({}); \
+                 upgrade biome",
+                manifest.biome_version, manifest.format_version, FORMAT_VERSION
+            ),
+        ));
+    }
+    let config_bytes = read_checked(dir, CONFIG, &manifest)?;
+    let config = PipelineConfig::from_json_str(
+        &String::from_utf8_lossy(&config_bytes),
+        &dir.join(CONFIG).display().to_string(),
+    )?;
+    let vocab_bytes = read_checked(dir, VOCABULARY, &manifest)?;
+    let vocab = Vocabulary::from_json(&String::from_utf8_lossy(&vocab_bytes))?;
+    let weights = read_checked(dir, WEIGHTS, &manifest)?;
+    Ok(OpenedArchive {
+        dir: dir.to_path_buf(),
+        manifest,
+        config,
+        vocab,
+        weights,
+    })
+}

@@ -1,0 +1,95 @@
+//! Every failure a user of the pipeline or the CLI can meet, with a message that says what to fix.
+
+use std::path::PathBuf;
+
+use biome_core::{BatchError, BucketError, ReadError, RecordError, VocabularyError};
+use biome_models::ModelError;
+
+/// An error of the pipeline, the trainer, the archive or the CLI.
+#[derive(Debug, thiserror::Error)]
+pub enum BiomeError {
+    /// The configuration file could not be read or parsed (the message names the key's path).
+    #[error("config {path}: {message}")]
+    Config {
+        /// Where the config came from.
+        path: String,
+        /// What is wrong, with the key's path.
+        message: String,
+    },
+    /// Reading a data file failed.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// A record or example is unusable.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    /// A batch could not be built.
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+    /// Bucketing arguments are invalid.
+    #[error(transparent)]
+    Bucket(#[from] BucketError),
+    /// The vocabulary could not be read or written.
+    #[error(transparent)]
+    Vocabulary(#[from] VocabularyError),
+    /// The model could not be built or run.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// A model folder is missing, truncated, corrupted or from a newer format.
+    #[error("model archive {path}: {message}")]
+    Archive {
+        /// The archive folder or file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A device name that is not compiled in or not known.
+    #[error("unknown device {name:?}; compiled-in devices: {available}")]
+    Device {
+        /// The name given.
+        name: String,
+        /// The names that work in this build.
+        available: String,
+    },
+    /// Training diverged: the loss is NaN or infinite.
+    #[error(
+        "training stopped: the loss became {value} at epoch {epoch}, step {step} (lower the learning rate or set grad_norm)"
+    )]
+    NonFiniteLoss {
+        /// Epoch (1-based).
+        epoch: usize,
+        /// Step within the epoch (1-based).
+        step: usize,
+        /// The value.
+        value: f32,
+    },
+    /// Invalid training input or options.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl BiomeError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn archive(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Self::Archive {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Result with a [`BiomeError`].
+pub type Result<T> = std::result::Result<T, BiomeError>;

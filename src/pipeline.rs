@@ -1,0 +1,292 @@
+//! The library API: configure, train, load, predict, evaluate.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use biome_core::{
+    Batcher, Dataset, LABELS, PairExample, Record, Tokenizer, Vocabulary, build_vocabulary,
+    read_dataset, sequential_batches,
+};
+use biome_models::{Prediction, RecordTensors, SequencePairClassifier, Weights};
+use burn::prelude::*;
+
+use crate::archive;
+use crate::config::PipelineConfig;
+use crate::error::{BiomeError, Result};
+use crate::trainer::{self, TrainRun, TrainSummary};
+
+/// A configured pipeline; trained once [`Pipeline::train`] ran or [`Pipeline::load`] read a
+/// model.
+///
+/// ```
+/// use biome::{Pipeline, PipelineConfig};
+/// use biome_core::{PairExample, Record};
+///
+/// let config = PipelineConfig::from_json_str(r#"{
+///   "data": {"mapping": {"label": "label", "record1": "a", "record2": "b"}},
+///   "model": {"text_field_embedder": {"tokens": {"embedding": {"embedding_dim": 8}}},
+///             "seq2vec_encoder": {"boe": {"averaged": true}}},
+///   "trainer": {"num_epochs": 2, "batch_size": 4}
+/// }"#, "example").unwrap();
+/// let train: Vec<PairExample> = (0..8)
+///     .map(|i| {
+///         let same = i % 2 == 0;
+///         let b = if same { "anna smith" } else { "bob jones" };
+///         PairExample::new(Record::Text("anna smith".into()), Record::Text(b.into()),
+///                          if same { "duplicate" } else { "not_duplicate" })
+///     })
+///     .collect();
+/// let out = tempfile::tempdir().unwrap();
+/// let mut pipeline = Pipeline::from_config(config, "flex").unwrap();
+/// pipeline.train_examples(&train, None, out.path(), false).unwrap();
+/// let p = pipeline.predict(Record::Text("anna smith".into()), Record::Text("anna smith".into())).unwrap();
+/// assert!(p.classes.contains_key("duplicate"));
+/// let loaded = Pipeline::load(out.path(), "flex").unwrap();
+/// assert_eq!(loaded.labels(), pipeline.labels());
+/// ```
+pub struct Pipeline {
+    config: PipelineConfig,
+    device: Device,
+    batcher: Batcher,
+    trained: Option<Trained>,
+}
+
+struct Trained {
+    vocab: Vocabulary,
+    model: SequencePairClassifier,
+}
+
+impl Pipeline {
+    /// A pipeline for `config` on the named device (`flex`, `ndarray`, `wgpu`); not trained yet.
+    pub fn from_config(config: PipelineConfig, device: &str) -> Result<Self> {
+        let device = crate::device::device_from_name(device)?;
+        let batcher = Batcher::new(
+            Tokenizer::new(config.data.tokenizer.clone()),
+            config.record_mode(),
+            config.indexer(),
+        );
+        Ok(Self {
+            config,
+            device,
+            batcher,
+            trained: None,
+        })
+    }
+
+    /// Load a trained model folder onto the named device (any backend, whichever trained it).
+    pub fn load(dir: impl AsRef<Path>, device: &str) -> Result<Self> {
+        let opened = archive::open(dir.as_ref())?;
+        let mut pipeline = Self::from_config(opened.config.clone(), device)?;
+        let labels = opened.vocab.tokens(LABELS).to_vec();
+        let (model, _) = SequencePairClassifier::new(
+            &opened.config.model,
+            &opened.vocab,
+            &labels,
+            Weights::ToBeLoaded,
+            &pipeline.device,
+        )?;
+        let vocab = opened.vocab.clone();
+        let model = opened.load_weights(model)?;
+        pipeline.trained = Some(Trained { vocab, model });
+        Ok(pipeline)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &PipelineConfig {
+        &self.config
+    }
+
+    /// Label names in class order (empty before training).
+    pub fn labels(&self) -> Vec<String> {
+        self.trained
+            .as_ref()
+            .map(|t| t.vocab.tokens(LABELS).to_vec())
+            .unwrap_or_default()
+    }
+
+    /// The trained model, if any.
+    pub fn model(&self) -> Option<&SequencePairClassifier> {
+        self.trained.as_ref().map(|t| &t.model)
+    }
+
+    /// Read a CSV or JSONL file with the configured mapping.
+    pub fn read(&self, path: impl AsRef<Path>) -> Result<Dataset> {
+        Ok(read_dataset(path, &self.config.data.mapping)?)
+    }
+
+    /// Train on CSV/JSONL files; the best model is written to `output` and kept in memory.
+    pub fn train(
+        &mut self,
+        train: impl AsRef<Path>,
+        validation: Option<&Path>,
+        output: impl AsRef<Path>,
+        resume: bool,
+    ) -> Result<TrainSummary> {
+        let train = self.read(train)?;
+        let validation = validation.map(|v| self.read(v)).transpose()?;
+        eprintln!("{}", train.summary());
+        if let Some(v) = &validation {
+            eprintln!("{}", v.summary());
+        }
+        self.train_examples(
+            &train.examples,
+            validation.as_ref().map(|v| v.examples.as_slice()),
+            output.as_ref(),
+            resume,
+        )
+    }
+
+    /// Train on in-memory examples.
+    pub fn train_examples(
+        &mut self,
+        train: &[PairExample],
+        validation: Option<&[PairExample]>,
+        output: &Path,
+        resume: bool,
+    ) -> Result<TrainSummary> {
+        for (i, e) in train.iter().enumerate() {
+            e.validate()
+                .map_err(|err| BiomeError::Invalid(format!("training example {}: {err}", i + 1)))?;
+        }
+        std::fs::create_dir_all(output).map_err(|e| BiomeError::io(output, e))?;
+        // The vocabulary is a function of the training data, saved so a resumed run uses the
+        // very same one.
+        let vocab_path = output.join("checkpoint").join("vocabulary.json");
+        let vocab = if resume && vocab_path.exists() {
+            Vocabulary::load(&vocab_path)?
+        } else {
+            let v = build_vocabulary(
+                train,
+                &self.batcher.tokenizer,
+                self.config.record_mode(),
+                &self.config.vocabulary_options(),
+            );
+            std::fs::create_dir_all(output.join("checkpoint"))
+                .map_err(|e| BiomeError::io(output, e))?;
+            v.save(&vocab_path)?;
+            v
+        };
+        let labels = vocab.tokens(LABELS).to_vec();
+        let ad_device = self.device.clone().autodiff();
+        ad_device.seed(self.config.trainer.seed);
+        let (model, reports) = SequencePairClassifier::new(
+            &self.config.model,
+            &vocab,
+            &labels,
+            Weights::Fresh {
+                seed: self.config.trainer.seed,
+            },
+            &ad_device,
+        )?;
+        for r in reports {
+            eprintln!("pretrained embeddings: {r}");
+        }
+        let run = TrainRun {
+            config: &self.config,
+            vocab: &vocab,
+            batcher: &self.batcher,
+            train,
+            validation,
+            output,
+            resume,
+            device: &self.device,
+            progress: true,
+        };
+        let (model, summary) = trainer::train(model, &run)?;
+        let metrics_json = serde_json::to_string_pretty(&summary).expect("summary");
+        archive::write_atomic(&output.join("metrics.json"), metrics_json.as_bytes())?;
+        self.trained = Some(Trained { vocab, model });
+        Ok(summary)
+    }
+
+    fn trained(&self) -> Result<&Trained> {
+        self.trained.as_ref().ok_or_else(|| {
+            BiomeError::Invalid("the pipeline has no trained model: train or load one".into())
+        })
+    }
+
+    /// Predict one pair.
+    pub fn predict(&self, record1: Record, record2: Record) -> Result<Prediction> {
+        let mut out = self.predict_batch(&[PairExample::unlabelled(record1, record2)])?;
+        Ok(out.remove(0))
+    }
+
+    /// Predict many pairs (batched), in input order.
+    pub fn predict_batch(&self, pairs: &[PairExample]) -> Result<Vec<Prediction>> {
+        let trained = self.trained()?;
+        for e in pairs {
+            e.validate()?;
+        }
+        let unlabelled: Vec<PairExample> = pairs
+            .iter()
+            .map(|e| PairExample::unlabelled(e.record1.clone(), e.record2.clone()))
+            .collect();
+        let mut out = Vec::with_capacity(pairs.len());
+        for idx in sequential_batches(unlabelled.len(), 256)? {
+            let batch = self
+                .batcher
+                .batch_indices(&unlabelled, &idx, &trained.vocab)?;
+            let r1 = RecordTensors::from_batch(&batch.record1, &self.device);
+            let r2 = RecordTensors::from_batch(&batch.record2, &self.device);
+            let output = trained.model.forward(&r1, &r2, None)?;
+            out.extend(trained.model.decode(&output));
+        }
+        Ok(out)
+    }
+
+    /// Record vectors `[B, H]` of the encoder, as rows of floats (for blocking or search).
+    pub fn encode(&self, records: &[Record]) -> Result<Vec<Vec<f32>>> {
+        let trained = self.trained()?;
+        let pairs: Vec<PairExample> = records
+            .iter()
+            .map(|r| PairExample::unlabelled(r.clone(), r.clone()))
+            .collect();
+        let mut out = vec![];
+        for idx in sequential_batches(pairs.len(), 256)? {
+            let batch = self.batcher.batch_indices(&pairs, &idx, &trained.vocab)?;
+            let r = RecordTensors::from_batch(&batch.record1, &self.device);
+            let v = trained.model.encode(&r)?;
+            let [_, h] = v.dims();
+            let flat = biome_models::float_values(v);
+            out.extend(flat.chunks(h.max(1)).map(|c| c.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// Loss and metrics on a labelled CSV/JSONL file.
+    pub fn evaluate(&self, path: impl AsRef<Path>) -> Result<BTreeMap<String, f64>> {
+        let data = self.read(path)?;
+        self.evaluate_examples(&data.examples)
+    }
+
+    /// Loss and metrics on labelled examples.
+    pub fn evaluate_examples(&self, examples: &[PairExample]) -> Result<BTreeMap<String, f64>> {
+        let trained = self.trained()?;
+        if examples.is_empty() {
+            return Err(BiomeError::Invalid(
+                "no labelled examples to evaluate".into(),
+            ));
+        }
+        trainer::evaluate_examples(
+            &trained.model,
+            &self.batcher,
+            &trained.vocab,
+            examples,
+            256,
+            &self.device,
+        )
+    }
+}
+
+/// The output folder layout, for users who want to find the files.
+pub fn archive_files(dir: &Path) -> Vec<PathBuf> {
+    [
+        "archive.json",
+        "config.json",
+        "vocabulary.json",
+        "model.bpk",
+    ]
+    .iter()
+    .map(|f| dir.join(f))
+    .collect()
+}

@@ -1,0 +1,727 @@
+//! The training loop: bucketed, shuffled batches; Adam or SGD from burn's `optim`; global
+//! gradient-norm clipping; early stopping on any reported validation metric; the best model kept
+//! as the archive; a checkpoint after every epoch for `--resume`; `metrics.jsonl` and a
+//! training-curve SVG.
+//!
+//! Why not `burn::train::Learner`: it needs burn's `train` feature (a TUI, dataset and metric
+//! stack that roughly doubles the cold build on our 2-core CI), and the parts that matter here
+//! are ours anyway — name-weighted loss and per-label metrics live in the model, early stopping
+//! must read those metrics, and resuming must reproduce an uninterrupted run bit for bit, which
+//! needs control over the batch order and the dropout seed of every epoch.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use biome_core::{Batcher, PairExample, Vocabulary, bucket_batches_seeded, sequential_batches};
+use biome_models::{
+    RecordTensors, Regularizer, SequencePairClassifier, float_values, label_tensor,
+};
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, GradientsParams, SgdConfig};
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::archive;
+use crate::config::PipelineConfig;
+use crate::error::{BiomeError, Result};
+
+fn d_batch_size() -> usize {
+    32
+}
+fn d_epochs() -> usize {
+    10
+}
+fn d_metric() -> String {
+    "-loss".into()
+}
+fn d_true() -> bool {
+    true
+}
+fn d_noise() -> f64 {
+    0.1
+}
+fn d_seed() -> u64 {
+    42
+}
+fn d_lr() -> f64 {
+    1e-3
+}
+fn d_betas() -> [f32; 2] {
+    [0.9, 0.999]
+}
+fn d_eps() -> f32 {
+    1e-8
+}
+
+/// The optimizer, written `{"adam": {...}}` or `{"sgd": {...}}` with PyTorch's names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum OptimizerConfig {
+    /// Adam / AMSGrad.
+    Adam {
+        /// Learning rate.
+        #[serde(default = "d_lr")]
+        lr: f64,
+        /// `(beta1, beta2)`.
+        #[serde(default = "d_betas")]
+        betas: [f32; 2],
+        /// PyTorch's default 1e-8 (burn's own default is 1e-5).
+        #[serde(default = "d_eps")]
+        eps: f32,
+        /// Use the AMSGrad variant.
+        #[serde(default)]
+        amsgrad: bool,
+        /// L2 penalty added to the gradient.
+        #[serde(default)]
+        weight_decay: f32,
+    },
+    /// Stochastic gradient descent.
+    Sgd {
+        /// Learning rate.
+        lr: f64,
+        /// Momentum (0 = none).
+        #[serde(default)]
+        momentum: f64,
+        /// L2 penalty added to the gradient.
+        #[serde(default)]
+        weight_decay: f32,
+    },
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        Self::Adam {
+            lr: d_lr(),
+            betas: d_betas(),
+            eps: d_eps(),
+            amsgrad: false,
+            weight_decay: 0.0,
+        }
+    }
+}
+
+impl OptimizerConfig {
+    fn lr(&self) -> f64 {
+        match self {
+            Self::Adam { lr, .. } | Self::Sgd { lr, .. } => *lr,
+        }
+    }
+
+    fn init(&self, grad_clipping: Option<f32>) -> burn::optim::ModuleOptimizer {
+        let decay = |w: f32| (w > 0.0).then(|| WeightDecayConfig::new(w));
+        let clip = grad_clipping.map(burn::grad_clipping::GradientClippingConfig::Value);
+        match self {
+            Self::Adam {
+                betas,
+                eps,
+                amsgrad,
+                weight_decay,
+                ..
+            } => AdamConfig::new()
+                .with_beta_1(betas[0])
+                .with_beta_2(betas[1])
+                .with_epsilon(*eps)
+                .with_amsgrad(*amsgrad)
+                .with_weight_decay(decay(*weight_decay))
+                .with_grad_clipping(clip)
+                .init(),
+            Self::Sgd {
+                momentum,
+                weight_decay,
+                ..
+            } => SgdConfig::new()
+                .with_momentum((*momentum > 0.0).then(|| {
+                    MomentumConfig::new()
+                        .with_momentum(*momentum)
+                        .with_dampening(0.0)
+                }))
+                .with_weight_decay(decay(*weight_decay))
+                .with_gradient_clipping(clip)
+                .init(),
+        }
+    }
+}
+
+/// Training options (AllenNLP trainer names where they exist).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainerConfig {
+    /// Pairs per batch.
+    #[serde(default = "d_batch_size")]
+    pub batch_size: usize,
+    /// Passes over the training data.
+    #[serde(default = "d_epochs")]
+    pub num_epochs: usize,
+    /// Stop after this many epochs without improvement of `validation_metric`.
+    #[serde(default)]
+    pub patience: Option<usize>,
+    /// `+name` to maximise or `-name` to minimise: `-loss`, `+accuracy`, `+average/f1`,
+    /// `+duplicate/f1`, … (any reported metric).
+    #[serde(default = "d_metric")]
+    pub validation_metric: String,
+    /// Adam (default) or SGD.
+    #[serde(default)]
+    pub optimizer: OptimizerConfig,
+    /// Rescale all gradients together when their global L2 norm exceeds this.
+    #[serde(default)]
+    pub grad_norm: Option<f32>,
+    /// Clamp every gradient value to `±grad_clipping`.
+    #[serde(default)]
+    pub grad_clipping: Option<f32>,
+    /// Shuffle the order of batches every epoch.
+    #[serde(default = "d_true")]
+    pub shuffle: bool,
+    /// Batch pairs of similar length together (less padding, faster).
+    #[serde(default = "d_true")]
+    pub bucketing: bool,
+    /// Relative noise on lengths when bucketing, so batches differ between epochs.
+    #[serde(default = "d_noise")]
+    pub bucket_noise: f64,
+    /// Seed for initialisation, batch order and dropout.
+    #[serde(default = "d_seed")]
+    pub seed: u64,
+}
+
+impl Default for TrainerConfig {
+    fn default() -> Self {
+        serde_json::from_str("{}").expect("defaults")
+    }
+}
+
+/// A parsed `validation_metric`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricGoal {
+    /// Metric name (`loss`, `accuracy`, `average/f1`, …).
+    pub name: String,
+    /// Larger is better.
+    pub maximize: bool,
+}
+
+impl TrainerConfig {
+    /// Check option values.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        if self.batch_size == 0 {
+            return Err("batch_size must be at least 1".into());
+        }
+        if self.num_epochs == 0 {
+            return Err("num_epochs must be at least 1".into());
+        }
+        if !(self.optimizer.lr() > 0.0) {
+            return Err(format!(
+                "optimizer lr must be > 0, got {}",
+                self.optimizer.lr()
+            ));
+        }
+        self.metric_goal()?;
+        Ok(())
+    }
+
+    /// Parse `validation_metric`.
+    pub fn metric_goal(&self) -> std::result::Result<MetricGoal, String> {
+        let m = self.validation_metric.trim();
+        let (maximize, name) = match m.chars().next() {
+            Some('+') => (true, &m[1..]),
+            Some('-') => (false, &m[1..]),
+            _ => {
+                return Err(format!(
+                    "validation_metric {m:?} must start with + (maximise) or - (minimise)"
+                ));
+            }
+        };
+        if name.is_empty() {
+            return Err("validation_metric names no metric".into());
+        }
+        Ok(MetricGoal {
+            name: name.to_string(),
+            maximize,
+        })
+    }
+}
+
+/// What came out of training.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainSummary {
+    /// Epochs completed (including resumed ones).
+    pub epochs_completed: usize,
+    /// Epoch (1-based) of the kept model.
+    pub best_epoch: usize,
+    /// Its validation metrics (training metrics when there is no validation data).
+    pub best_metrics: BTreeMap<String, f64>,
+    /// Whether early stopping ended the run.
+    pub stopped_early: bool,
+}
+
+/// The state saved after every epoch so that `--resume` continues exactly.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TrainerState {
+    epochs_completed: usize,
+    best_value: Option<f64>,
+    best_epoch: usize,
+    best_metrics: BTreeMap<String, f64>,
+    bad_epochs: usize,
+    model_crc: u32,
+    optimizer_crc: u32,
+}
+
+const CHECKPOINT_DIR: &str = "checkpoint";
+
+/// Mean loss and metrics of `model` over `examples` (no autodiff, no dropout).
+pub fn evaluate_examples(
+    model: &SequencePairClassifier,
+    batcher: &Batcher,
+    vocab: &Vocabulary,
+    examples: &[PairExample],
+    batch_size: usize,
+    device: &Device,
+) -> Result<BTreeMap<String, f64>> {
+    model.metrics(true);
+    let mut loss_sum = 0.0f64;
+    for idx in sequential_batches(examples.len(), batch_size)? {
+        let batch = batcher.batch_indices(examples, &idx, vocab)?;
+        let labels = batch
+            .labels
+            .as_ref()
+            .ok_or_else(|| BiomeError::Invalid("evaluation data has no labels".into()))?;
+        let r1 = RecordTensors::from_batch(&batch.record1, device);
+        let r2 = RecordTensors::from_batch(&batch.record2, device);
+        let out = model.forward(&r1, &r2, Some(label_tensor(labels, device)))?;
+        let loss = out.loss.map(|l| float_values(l)[0]).unwrap_or(0.0);
+        loss_sum += loss as f64 * idx.len() as f64;
+    }
+    let mut metrics = model.metrics(true);
+    metrics.insert("loss".into(), loss_sum / examples.len().max(1) as f64);
+    Ok(metrics)
+}
+
+#[derive(Default)]
+struct ParamList(Vec<(ParamId, usize)>);
+
+impl ModuleVisitor for ParamList {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.0.push((param.id, D));
+    }
+}
+
+fn grad_sq_sum<const D: usize>(grads: &GradientsParams, id: ParamId) -> Option<Tensor<1>> {
+    grads.get::<D>(id).map(|g| g.square().sum())
+}
+
+fn scale_grad<const D: usize>(grads: &mut GradientsParams, id: ParamId, factor: f64) {
+    if let Some(g) = grads.remove::<D>(id) {
+        grads.register::<D>(id, g.mul_scalar(factor));
+    }
+}
+
+/// Rescale all gradients so that their global L2 norm is at most `max_norm` (PyTorch's
+/// `clip_grad_norm_`); returns the norm before clipping.
+fn clip_global_norm(
+    grads: &mut GradientsParams,
+    params: &[(ParamId, usize)],
+    max_norm: f32,
+) -> f32 {
+    let mut total: Option<Tensor<1>> = None;
+    for &(id, d) in params {
+        let sq = match d {
+            1 => grad_sq_sum::<1>(grads, id),
+            2 => grad_sq_sum::<2>(grads, id),
+            3 => grad_sq_sum::<3>(grads, id),
+            4 => grad_sq_sum::<4>(grads, id),
+            _ => None,
+        };
+        if let Some(sq) = sq {
+            total = Some(match total {
+                Some(t) => t + sq,
+                None => sq,
+            });
+        }
+    }
+    let Some(total) = total else { return 0.0 };
+    let norm = float_values(total)[0].sqrt();
+    if norm > max_norm {
+        let factor = (max_norm / (norm + 1e-6)) as f64;
+        for &(id, d) in params {
+            match d {
+                1 => scale_grad::<1>(grads, id, factor),
+                2 => scale_grad::<2>(grads, id, factor),
+                3 => scale_grad::<3>(grads, id, factor),
+                4 => scale_grad::<4>(grads, id, factor),
+                _ => {}
+            }
+        }
+    }
+    norm
+}
+
+fn is_better(goal: &MetricGoal, value: f64, best: Option<f64>) -> bool {
+    match best {
+        None => true,
+        Some(b) if goal.maximize => value > b,
+        Some(b) => value < b,
+    }
+}
+
+/// Inputs of one training run.
+pub struct TrainRun<'a> {
+    /// The whole configuration (saved into the archive).
+    pub config: &'a PipelineConfig,
+    /// The vocabulary (labels included).
+    pub vocab: &'a Vocabulary,
+    /// Batches examples.
+    pub batcher: &'a Batcher,
+    /// Training pairs.
+    pub train: &'a [PairExample],
+    /// Validation pairs (early stopping and model choice use them when given).
+    pub validation: Option<&'a [PairExample]>,
+    /// The output folder.
+    pub output: &'a Path,
+    /// Continue from the last completed epoch in `output`.
+    pub resume: bool,
+    /// The plain device; training runs on its autodiff version.
+    pub device: &'a Device,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+}
+
+fn checkpoint_paths(output: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = output.join(CHECKPOINT_DIR);
+    (
+        dir.join("model.bpk"),
+        dir.join("optimizer.bpk"),
+        dir.join("state.json"),
+    )
+}
+
+fn read_verified(path: &Path, crc: u32) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).map_err(|e| BiomeError::io(path, e))?;
+    if crc32fast::hash(&bytes) != crc {
+        return Err(BiomeError::archive(
+            path,
+            "checkpoint file is truncated or corrupted (checksum mismatch)",
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Train `model` (built on the autodiff device); returns the best model (plain device) and a
+/// summary. The archive of the best model is written to `run.output` as training goes.
+pub fn train(
+    mut model: SequencePairClassifier,
+    run: &TrainRun<'_>,
+) -> Result<(SequencePairClassifier, TrainSummary)> {
+    let cfg = &run.config.trainer;
+    let goal = cfg.metric_goal().map_err(BiomeError::Invalid)?;
+    if run.train.is_empty() {
+        return Err(BiomeError::Invalid(
+            "the training data has no examples".into(),
+        ));
+    }
+    let ad_device = run.device.clone().autodiff();
+    let regularizer = Regularizer::new(&run.config.model.regularizer)?;
+    let mut optim = cfg.optimizer.init(cfg.grad_clipping);
+    let lr = cfg.optimizer.lr();
+    let mut params = ParamList::default();
+    model.visit(&mut params);
+    let params = params.0;
+
+    std::fs::create_dir_all(run.output.join(CHECKPOINT_DIR))
+        .map_err(|e| BiomeError::io(run.output, e))?;
+    let metrics_path = run.output.join("metrics.jsonl");
+    let (ckpt_model, ckpt_optim, ckpt_state) = checkpoint_paths(run.output);
+
+    let mut state = TrainerState {
+        epochs_completed: 0,
+        best_value: None,
+        best_epoch: 0,
+        best_metrics: BTreeMap::new(),
+        bad_epochs: 0,
+        model_crc: 0,
+        optimizer_crc: 0,
+    };
+    if run.resume {
+        let text = std::fs::read_to_string(&ckpt_state).map_err(|e| {
+            BiomeError::Invalid(format!(
+                "--resume: no completed epoch to resume in {} ({e})",
+                run.output.display()
+            ))
+        })?;
+        state = serde_json::from_str(&text).map_err(|e| {
+            BiomeError::archive(&ckpt_state, format!("corrupted trainer state: {e}"))
+        })?;
+        let model_bytes = read_verified(&ckpt_model, state.model_crc)?;
+        model = archive::load_module_bytes(model, model_bytes, &ckpt_model)?;
+        let optim_bytes = read_verified(&ckpt_optim, state.optimizer_crc)?;
+        optim = optim
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(optim_bytes))
+            .map_err(|e| {
+                BiomeError::archive(&ckpt_optim, format!("unreadable optimizer state: {e}"))
+            })?;
+        // Keep exactly the lines of the completed epochs (a crash may have left more).
+        if let Ok(text) = std::fs::read_to_string(&metrics_path) {
+            let kept: String = text
+                .lines()
+                .take(state.epochs_completed)
+                .map(|l| format!("{l}\n"))
+                .collect();
+            archive::write_atomic(&metrics_path, kept.as_bytes())?;
+        }
+    } else {
+        archive::write_atomic(&metrics_path, b"")?;
+        let _ = std::fs::remove_file(&ckpt_state);
+    }
+
+    let lengths: Vec<usize> = run
+        .train
+        .iter()
+        .map(|e| run.batcher.pair_length(e))
+        .collect();
+    let started = Instant::now();
+    let mut stopped_early = false;
+
+    for epoch in state.epochs_completed + 1..=cfg.num_epochs {
+        if let Some(p) = cfg.patience
+            && state.bad_epochs >= p
+        {
+            stopped_early = true;
+            break;
+        }
+        // Every epoch's randomness derives from (seed, epoch) alone, so a resumed run draws
+        // exactly what the uninterrupted one did.
+        let epoch_seed = cfg.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64);
+        ad_device.seed(epoch_seed);
+        let batches = if cfg.bucketing {
+            bucket_batches_seeded(
+                &lengths,
+                cfg.batch_size,
+                cfg.bucket_noise,
+                epoch_seed,
+                cfg.shuffle,
+            )?
+        } else {
+            let mut b = sequential_batches(run.train.len(), cfg.batch_size)?;
+            if cfg.shuffle {
+                use rand::SeedableRng;
+                use rand::seq::SliceRandom;
+                b.shuffle(&mut rand::rngs::StdRng::seed_from_u64(epoch_seed));
+            }
+            b
+        };
+        let bar = progress_bar(run.progress, batches.len() as u64);
+        model.metrics(true);
+        let mut loss_sum = 0.0f64;
+        let mut seen = 0usize;
+        for (step, idx) in batches.iter().enumerate() {
+            let batch = run.batcher.batch_indices(run.train, idx, run.vocab)?;
+            let labels = batch
+                .labels
+                .as_ref()
+                .ok_or_else(|| BiomeError::Invalid("training data has no labels".into()))?;
+            let r1 = RecordTensors::from_batch(&batch.record1, &ad_device);
+            let r2 = RecordTensors::from_batch(&batch.record2, &ad_device);
+            let out = model.forward(&r1, &r2, Some(label_tensor(labels, &ad_device)))?;
+            let mut loss = out.loss.expect("labels were given");
+            if let Some(p) = model.penalty(&regularizer) {
+                loss = loss + p;
+            }
+            let value = float_values(loss.clone())[0];
+            if !value.is_finite() {
+                bar.abandon();
+                return Err(BiomeError::NonFiniteLoss {
+                    epoch,
+                    step: step + 1,
+                    value,
+                });
+            }
+            let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+            if let Some(max_norm) = cfg.grad_norm {
+                clip_global_norm(&mut grads, &params, max_norm);
+            }
+            model = optim.step(lr, model, grads);
+            loss_sum += value as f64 * idx.len() as f64;
+            seen += idx.len();
+            bar.set_message(format!(
+                "epoch {epoch}/{} loss {:.4}",
+                cfg.num_epochs,
+                loss_sum / seen as f64
+            ));
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        let mut train_metrics = model.metrics(true);
+        train_metrics.insert("loss".into(), loss_sum / seen.max(1) as f64);
+
+        let valid_model = model.valid();
+        let val_metrics = match run.validation {
+            Some(v) if !v.is_empty() => Some(evaluate_examples(
+                &valid_model,
+                run.batcher,
+                run.vocab,
+                v,
+                cfg.batch_size.max(64),
+                run.device,
+            )?),
+            _ => None,
+        };
+        let chosen = val_metrics.as_ref().unwrap_or(&train_metrics);
+        let value = *chosen.get(&goal.name).ok_or_else(|| {
+            BiomeError::Invalid(format!(
+                "validation_metric {:?} is not reported; reported metrics: {}",
+                goal.name,
+                chosen.keys().cloned().collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        if is_better(&goal, value, state.best_value) {
+            state.best_value = Some(value);
+            state.best_epoch = epoch;
+            state.best_metrics = chosen.clone();
+            state.bad_epochs = 0;
+            archive::save(run.output, run.config, run.vocab, &valid_model)?;
+        } else {
+            state.bad_epochs += 1;
+        }
+
+        let mut line = serde_json::Map::new();
+        line.insert("epoch".into(), epoch.into());
+        for (k, v) in &train_metrics {
+            line.insert(format!("training_{k}"), (*v).into());
+        }
+        if let Some(vm) = &val_metrics {
+            for (k, v) in vm {
+                line.insert(format!("validation_{k}"), (*v).into());
+            }
+        }
+        line.insert("elapsed_s".into(), started.elapsed().as_secs_f64().into());
+        append_line(&metrics_path, &serde_json::Value::Object(line).to_string())?;
+        if run.progress {
+            eprintln!(
+                "epoch {epoch}/{}: training loss {:.4}{} ({:.1}s)",
+                cfg.num_epochs,
+                train_metrics["loss"],
+                val_metrics
+                    .as_ref()
+                    .map(|v| format!(
+                        ", validation loss {:.4}, accuracy {:.4}",
+                        v["loss"], v["accuracy"]
+                    ))
+                    .unwrap_or_default(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        // Checkpoint: weights and optimizer first, the state that points at them last.
+        let model_bytes = archive::module_bytes(&model)?;
+        let optim_bytes = optim
+            .into_bytes()
+            .map_err(|e| BiomeError::Invalid(format!("cannot serialize optimizer state: {e}")))?
+            .to_vec();
+        archive::write_atomic(&ckpt_model, &model_bytes)?;
+        archive::write_atomic(&ckpt_optim, &optim_bytes)?;
+        state.epochs_completed = epoch;
+        state.model_crc = crc32fast::hash(&model_bytes);
+        state.optimizer_crc = crc32fast::hash(&optim_bytes);
+        archive::write_atomic(
+            &ckpt_state,
+            serde_json::to_string_pretty(&state)
+                .expect("state")
+                .as_bytes(),
+        )?;
+        let _ = crate::plot::training_curve(&metrics_path, &run.output.join("training_curve.svg"));
+    }
+    if let Some(p) = cfg.patience
+        && state.bad_epochs >= p
+        && state.epochs_completed < cfg.num_epochs
+    {
+        stopped_early = true;
+    }
+
+    let best = archive::open(run.output)?.load_weights(model.valid())?;
+    Ok((
+        best,
+        TrainSummary {
+            epochs_completed: state.epochs_completed,
+            best_epoch: state.best_epoch,
+            best_metrics: state.best_metrics,
+            stopped_early,
+        },
+    ))
+}
+
+fn append_line(path: &Path, line: &str) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| BiomeError::io(path, e))?;
+    writeln!(f, "{line}").map_err(|e| BiomeError::io(path, e))?;
+    f.sync_data().map_err(|e| BiomeError::io(path, e))
+}
+
+fn progress_bar(show: bool, len: u64) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} eta {eta}")
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_goal_parses_sign_and_name() {
+        let mut c = TrainerConfig::default();
+        c.validation_metric = "+average/f1".into();
+        assert_eq!(
+            c.metric_goal().unwrap(),
+            MetricGoal {
+                name: "average/f1".into(),
+                maximize: true
+            }
+        );
+        c.validation_metric = "accuracy".into();
+        assert!(c.metric_goal().unwrap_err().contains("must start with +"));
+    }
+
+    #[test]
+    fn defaults_follow_pytorch_adam() {
+        let c = TrainerConfig::default();
+        assert_eq!(c.batch_size, 32);
+        match c.optimizer {
+            OptimizerConfig::Adam { eps, lr, .. } => {
+                assert_eq!(eps, 1e-8);
+                assert_eq!(lr, 1e-3);
+            }
+            _ => panic!("adam is the default"),
+        }
+    }
+
+    #[test]
+    fn global_norm_clipping_scales_all_gradients_together() {
+        let device = Device::flex().autodiff();
+        let a = Param::from_tensor(Tensor::<1>::from_floats([3.0, 0.0], &device));
+        let b = Param::from_tensor(Tensor::<2>::from_floats([[0.0, 4.0]], &device));
+        let loss = (a.val() * Tensor::from_floats([1.0, 0.0], &device)).sum() * 3.0
+            + (b.val() * Tensor::from_floats([[0.0, 1.0]], &device)).sum() * 4.0;
+        // d/da = [3, 0], d/db = [[0, 4]] -> global norm 5
+        let g = loss.backward();
+        let mut grads = GradientsParams::new();
+        grads.register::<1>(a.id, a.val().grad(&g).unwrap());
+        grads.register::<2>(b.id, b.val().grad(&g).unwrap());
+        let norm = clip_global_norm(&mut grads, &[(a.id, 1), (b.id, 2)], 1.0);
+        assert!((norm - 5.0).abs() < 1e-5);
+        let ga = float_values(grads.get::<1>(a.id).unwrap());
+        let gb = float_values(grads.get::<2>(b.id).unwrap());
+        assert!(
+            (ga[0] - 0.6).abs() < 1e-4 && (gb[1] - 0.8).abs() < 1e-4,
+            "{ga:?} {gb:?}"
+        );
+    }
+}
