@@ -1,0 +1,60 @@
+//! Second backends: the same model code on burn's ndarray and wgpu backends (wgpu in CI on
+//! lavapipe's software Vulkan adapter), each compared with flex. Kept tiny: on wgpu the first
+//! steps spend most of their time compiling kernels. Run with
+//! `cargo test --features wgpu,ndarray --test backends`.
+#![allow(dead_code)]
+
+use biome::biome_core::{PairExample, Record};
+use biome::{Pipeline, PipelineConfig};
+
+/// Train a tiny BiGRU pair classifier on `device`, then check that the archive loaded on flex
+/// predicts the same.
+fn train_on_and_compare_with_flex(device: &str) {
+    let config = PipelineConfig::from_json_str(
+        r#"{
+  "data": {"mapping": {"label": "label", "record1": "a", "record2": "b"}},
+  "model": {"text_field_embedder": {"tokens": {"embedding": {"embedding_dim": 4}}},
+            "seq2vec_encoder": {"gru": {"hidden_size": 4, "bidirectional": true}}},
+  "trainer": {"num_epochs": 1, "batch_size": 4, "bucketing": false}
+}"#,
+        "wgpu_smoke",
+    )
+    .unwrap();
+    let text = |s: &str| Record::Text(s.to_string());
+    let train = vec![
+        PairExample::new(text("anna smith"), text("anna smith"), "duplicate"),
+        PairExample::new(text("bob jones lee"), text("anna"), "not_duplicate"),
+        PairExample::new(text("carl"), text("carl weber"), "duplicate"),
+        PairExample::new(text("dora kim"), text("bob"), "not_duplicate"),
+    ];
+    let out = tempfile::tempdir().unwrap();
+    let mut pipeline = Pipeline::from_config(config, device).unwrap();
+    let summary = pipeline
+        .train_examples(&train, None, out.path(), false)
+        .unwrap();
+    assert_eq!(summary.epochs_completed, 1);
+    let on_device = pipeline.predict_batch(&train).unwrap();
+    // Trained on the GPU, loaded on the CPU: the same predictions.
+    let on_cpu = Pipeline::load(out.path(), "flex")
+        .unwrap()
+        .predict_batch(&train)
+        .unwrap();
+    for (g, c) in on_device.iter().zip(&on_cpu) {
+        assert_eq!(g.max_class, c.max_class);
+        for (x, y) in g.logits.iter().zip(&c.logits) {
+            assert!((x - y).abs() < 1e-3, "{:?} vs {:?}", g.logits, c.logits);
+        }
+    }
+}
+
+#[cfg(feature = "wgpu")]
+#[test]
+fn a_bigru_pair_classifier_trains_on_wgpu_and_loads_on_flex() {
+    train_on_and_compare_with_flex("wgpu");
+}
+
+#[cfg(feature = "ndarray")]
+#[test]
+fn a_bigru_pair_classifier_trains_on_ndarray_and_loads_on_flex() {
+    train_on_and_compare_with_flex("ndarray");
+}
