@@ -42,7 +42,5 @@ pub use recurrent::RecurrentEncoder;
 pub use rnn::{MaskedRnn, RnnCell, RnnConfig};
 pub use seq2seq::{Seq2SeqEncoder, Seq2SeqEncoderConfig};
 pub use seq2vec::{Seq2VecEncoder, Seq2VecEncoderConfig};
-pub use text_field::{
-    TextFieldEmbedder, TextFieldEmbedderConfig, TokenEmbedder, TokenEmbedderConfig,
-};
+pub use text_field::{TextFieldEmbedder, TextFieldEmbedderConfig, TokenEmbedderConfig};
 pub use transformer::{MaskedTransformer, TransformerConfig};

@@ -138,15 +138,6 @@ impl TextFieldEmbedderConfig {
     }
 }
 
-/// A token embedder of either kind (kept for configs/serde symmetry).
-#[derive(Module, Debug)]
-pub enum TokenEmbedder {
-    /// Word embedding.
-    Embedding(WordEmbedding),
-    /// Character encoding.
-    CharacterEncoding(TokenCharactersEncoder),
-}
-
 /// Word vectors and/or character-encoded token vectors, concatenated.
 #[derive(Module, Debug)]
 pub struct TextFieldEmbedder {
