@@ -116,7 +116,7 @@ impl WordEmbeddingConfig {
             None => Ok((self.init(vocab.len(), device), None)),
             Some(path) => {
                 let pretrained = load_pretrained(path, vocab, self.embedding_dim, seed)?;
-                let report = pretrained.report.clone();
+                let report = pretrained.report;
                 let module = self.init_with_weights(pretrained.into_tensor_data(), device)?;
                 Ok((module, Some(report)))
             }
