@@ -8,8 +8,8 @@ use biome_core::{TOKEN_CHARACTERS, TOKENS, Vocabulary};
 use biome_modules::{PretrainedReport, TextFieldEmbedder};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::TensorData;
 use burn::tensor::activation::softmax;
+use burn::tensor::{TensorData, s};
 
 use crate::config::{ClassifierConfig, EncoderPlan, PairCombination};
 use crate::decode::{Prediction, decode};
@@ -193,7 +193,7 @@ fn extended_output(output: &Linear, new_total: usize, device: &Device) -> Linear
         .val()
         .slice_assign([0..d_in, 0..old], output.weight.val());
     let bias = match (&fresh.bias, &output.bias) {
-        (Some(fb), Some(ob)) => Some(fb.val().slice_assign([0..old], ob.val())),
+        (Some(fb), Some(ob)) => Some(fb.val().slice_assign(s![0..old], ob.val())),
         _ => None,
     };
     Linear {

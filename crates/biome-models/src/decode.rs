@@ -24,7 +24,7 @@ pub struct Prediction {
 /// If the slices are not `B × labels.len()` long (a programming error).
 pub fn decode(labels: &[String], logits: &[f32], probs: &[f32]) -> Vec<Prediction> {
     let c = labels.len();
-    assert!(c > 0 && logits.len() == probs.len() && probs.len() % c == 0);
+    assert!(c > 0 && logits.len() == probs.len() && probs.len().is_multiple_of(c));
     probs
         .chunks(c)
         .zip(logits.chunks(c))

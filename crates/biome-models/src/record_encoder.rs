@@ -8,6 +8,8 @@ use crate::error::ModelError;
 use crate::tensors::RecordTensors;
 
 /// Single-field or hierarchical multi-field encoding.
+// Modules are held by value (burn's derive does not see through `Box`).
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum EncoderBody {
     /// One token sequence per record.

@@ -25,6 +25,8 @@ pub mod transformer;
 
 #[cfg(test)]
 pub(crate) mod test_util;
+#[cfg(test)]
+mod tests;
 
 pub use activation::Activation;
 pub use boe::{BagOfEmbeddingsEncoder, BoeConfig};

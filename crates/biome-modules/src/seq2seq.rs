@@ -76,6 +76,8 @@ impl Seq2SeqEncoderConfig {
 }
 
 /// A seq2seq encoder of any kind.
+// Modules are held by value (burn's derive does not see through `Box`).
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Seq2SeqEncoder {
     /// Identity.

@@ -88,6 +88,8 @@ pub(crate) fn resolve_rnn(c: &RnnConfig, input_dim: usize) -> Result<RnnConfig, 
 }
 
 /// A seq2vec encoder of any kind.
+// Modules are held by value (burn's derive does not see through `Box`).
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Seq2VecEncoder {
     /// Bag of embeddings.

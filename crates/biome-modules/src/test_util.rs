@@ -15,7 +15,7 @@ pub fn ad_dev() -> Device {
 }
 
 pub fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-    t.into_data().convert::<f32>().to_vec::<f32>().unwrap()
+    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
 }
 
 pub fn ints2(rows: &[Vec<i64>], device: &Device) -> Tensor<2, Int> {
