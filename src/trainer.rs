@@ -210,7 +210,7 @@ impl TrainerConfig {
         if self.num_epochs == 0 {
             return Err("num_epochs must be at least 1".into());
         }
-        if !(self.optimizer.lr() > 0.0) {
+        if self.optimizer.lr().is_nan() || self.optimizer.lr() <= 0.0 {
             return Err(format!(
                 "optimizer lr must be > 0, got {}",
                 self.optimizer.lr()
@@ -677,8 +677,10 @@ mod tests {
 
     #[test]
     fn metric_goal_parses_sign_and_name() {
-        let mut c = TrainerConfig::default();
-        c.validation_metric = "+average/f1".into();
+        let mut c = TrainerConfig {
+            validation_metric: "+average/f1".into(),
+            ..Default::default()
+        };
         assert_eq!(
             c.metric_goal().unwrap(),
             MetricGoal {

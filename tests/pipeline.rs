@@ -65,7 +65,7 @@ fn resume_without_a_checkpoint_is_an_error() {
     let config = PipelineConfig::from_file(write_config(dir.path(), 1, false)).unwrap();
     let mut p = Pipeline::from_config(config, "flex").unwrap();
     let err = p
-        .train(&train, Some(&valid), &dir.path().join("nothing"), true)
+        .train(&train, Some(&valid), dir.path().join("nothing"), true)
         .unwrap_err()
         .to_string();
     assert!(err.contains("--resume"), "{err}");
@@ -185,7 +185,7 @@ fn diverging_training_stops_with_the_step() {
     let config = PipelineConfig::from_json_str(&json, "c").unwrap();
     let mut p = Pipeline::from_config(config, "flex").unwrap();
     let err = p
-        .train(&train, None, &dir.path().join("m"), false)
+        .train(&train, None, dir.path().join("m"), false)
         .unwrap_err();
     match err {
         BiomeError::NonFiniteLoss { epoch, step, .. } => {
