@@ -288,3 +288,19 @@ fn empty_records_are_rejected_for_prediction() {
         .to_string();
     assert!(err.contains("record2"), "{err}");
 }
+
+#[test]
+fn object_records_keep_their_field_order_through_json_values() {
+    // The CLI and the JSONL reader go through serde_json::Value; field order is meaning for a
+    // multi-field model, so the Value map must keep insertion order (serde_json preserve_order).
+    let value: serde_json::Value =
+        serde_json::from_str(r#"{"surname": "smith", "given_name": "anna"}"#).unwrap();
+    let record: Record = serde_json::from_value(value).unwrap();
+    assert_eq!(
+        record,
+        Record::Named(vec![
+            ("surname".into(), "smith".into()),
+            ("given_name".into(), "anna".into())
+        ])
+    );
+}
