@@ -17,7 +17,7 @@ use biome_models::{
     ClassifierConfig, RecordTensors, SequencePairClassifier, Weights, float_values, label_tensor,
 };
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use clap::{Parser, ValueEnum};
@@ -32,9 +32,18 @@ type Res<T> = Result<T, Box<dyn Error>>;
 /// An encoder as the FLOP formula sees it (bench_pair.py's `build_encoder` specs).
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Enc {
-    Gru { hidden: usize, layers: usize },
-    Lstm { hidden: usize, bidirectional: bool },
-    Cnn { filters: usize, ngrams: &'static [usize] },
+    Gru {
+        hidden: usize,
+        layers: usize,
+    },
+    Lstm {
+        hidden: usize,
+        bidirectional: bool,
+    },
+    Cnn {
+        filters: usize,
+        ngrams: &'static [usize],
+    },
     Boe,
 }
 
@@ -78,7 +87,13 @@ impl Enc {
 }
 
 /// FLOPs per (row, true time step): per layer and direction `2*(in+hid)*gates*hid`.
-fn rnn_flops_per_step(gates: usize, input: usize, hidden: usize, layers: usize, dirs: usize) -> u64 {
+fn rnn_flops_per_step(
+    gates: usize,
+    input: usize,
+    hidden: usize,
+    layers: usize,
+    dirs: usize,
+) -> u64 {
     let (mut total, mut d) = (0, input);
     for _ in 0..layers {
         total += dirs * 2 * (d + hidden) * gates * hidden;
@@ -494,8 +509,13 @@ impl Run<'_> {
             return Err(format!("vocab size {} != {}", vocab.size(TOKENS), w.vocab).into());
         }
         let labels: Vec<String> = (0..w.classes).map(|c| format!("class{c}")).collect();
-        let (mut model, _) =
-            SequencePairClassifier::new(&config, &vocab, &labels, Weights::Fresh { seed: idx }, &ad)?;
+        let (mut model, _) = SequencePairClassifier::new(
+            &config,
+            &vocab,
+            &labels,
+            Weights::Fresh { seed: idx },
+            &ad,
+        )?;
         let n_params = model.num_params();
         let mut optim = AdamConfig::new()
             .with_amsgrad(true)
@@ -814,7 +834,11 @@ fn print_table(meta: &Value, results: &[Value], peak: Option<f64>) {
         });
         println!(
             "{:<24}{:>18.2}{:>9.2}{:>9.2}{:>15.0}{:>15.0}{:>12.3}{:>10.1}{:>8}",
-            format!("{} {}", r["workload"].as_str().unwrap_or(""), r["name"].as_str().unwrap_or("")),
+            format!(
+                "{} {}",
+                r["workload"].as_str().unwrap_or(""),
+                r["name"].as_str().unwrap_or("")
+            ),
             f(&t["median"]),
             f(&t["min"]),
             f(&t["max"]),
@@ -840,12 +864,16 @@ fn print_table(meta: &Value, results: &[Value], peak: Option<f64>) {
     for r in results {
         println!(
             "{:<24}{:>9.2}{:>9.2}{:>9.2}{:>9.2}M{:>12}{:>10.2}{:>15.1}{:>13.1}",
-            format!("{} {}", r["workload"].as_str().unwrap_or(""), r["name"].as_str().unwrap_or("")),
+            format!(
+                "{} {}",
+                r["workload"].as_str().unwrap_or(""),
+                r["name"].as_str().unwrap_or("")
+            ),
             f(&r["train_fwd_ms"]["median"]),
             f(&r["train_bwd_ms"]["median"]),
             f(&r["train_opt_ms"]["median"]),
             f(&r["params"]) / 1e6,
-            r["infer_batch"],
+            r["infer_batch"].as_u64().unwrap_or(0),
             f(&r["infer_ms"]["median"]),
             f(&r["infer_gflops_achieved"]),
             f(&r["foreign_cpu_pct"]),
@@ -922,7 +950,10 @@ mod tests {
         let w3 = w("W3");
         let b = w3.make_batches(2, 64, 1).pop().unwrap();
         for rec in b.r1.tokens.chunks(6 * 20) {
-            assert!(rec.iter().any(|&t| t != 0), "every record has a non-empty field");
+            assert!(
+                rec.iter().any(|&t| t != 0),
+                "every record has a non-empty field"
+            );
         }
     }
 }
