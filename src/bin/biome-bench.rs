@@ -649,13 +649,6 @@ impl Run<'_> {
 // ================================================================================== CLI
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum DeviceArg {
-    Flex,
-    Ndarray,
-    Wgpu,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum WorkloadArg {
     W1,
     W2,
@@ -670,9 +663,9 @@ enum WorkloadArg {
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
-    /// Backend (only those compiled in via the root crate's features).
-    #[arg(long, value_enum, default_value = "flex")]
-    device: DeviceArg,
+    /// Backend: flex, ndarray or wgpu (those compiled in via the root crate's features).
+    #[arg(long, default_value = biome::default_device_name())]
+    device: String,
     #[arg(long, value_enum, default_value = "all", ignore_case = true)]
     workload: WorkloadArg,
     /// Size of the rayon global pool (flex, ndarray); 0 = rayon's default.
@@ -698,24 +691,6 @@ struct Args {
     gemm: bool,
 }
 
-fn make_device(d: DeviceArg) -> Res<(Device, &'static str)> {
-    match d {
-        #[cfg(feature = "flex")]
-        DeviceArg::Flex => Ok((Device::flex(), "flex")),
-        #[cfg(feature = "ndarray")]
-        #[allow(deprecated)]
-        DeviceArg::Ndarray => Ok((Device::ndarray(), "ndarray")),
-        #[cfg(feature = "wgpu")]
-        DeviceArg::Wgpu => Ok((Device::wgpu(DeviceKind::DefaultDevice), "wgpu")),
-        #[allow(unreachable_patterns)]
-        other => Err(format!(
-            "device {other:?} is not compiled in: build with --features {}",
-            format!("{other:?}").to_lowercase()
-        )
-        .into()),
-    }
-}
-
 fn cpu_model() -> Value {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -735,7 +710,8 @@ fn main() -> Res<()> {
             .num_threads(args.threads)
             .build_global()?;
     }
-    let (device, device_name) = make_device(args.device)?;
+    let device = biome::device_from_name(&args.device)?;
+    let device_name = args.device.as_str();
     let mut meta = json!({
         "biome": env!("CARGO_PKG_VERSION"), "burn": "0.22.1", "device": device_name,
         "threads": rayon::current_num_threads(), "machine": std::env::consts::ARCH,
@@ -763,11 +739,7 @@ fn main() -> Res<()> {
 
     let mut peak = None;
     if args.gemm {
-        let n = if args.device == DeviceArg::Wgpu {
-            8192
-        } else {
-            2048
-        };
+        let n = if args.device == "wgpu" { 8192 } else { 2048 };
         let p = gemm_peak_gflops(&device, n)?;
         println!("fp32 GEMM reference ({n}^3 matmul): {p:.1} GFLOP/s");
         meta["gemm_peak_gflops"] = json!(p);
