@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Run biome-bench (ours, release build) and bench_pair.py (PyTorch CPU) back to back and
+print a markdown ratio table.
+
+Each workload runs as its own pair of processes, ours then torch, so that the two sides of
+a row are measured seconds apart (the box drifts by 10-40% between runs). Each process's
+peak RSS is read with wait4(); the W2 row gives the W2 peak RSS of both sides. The fp32
+GEMM reference (2048^3) is measured by `biome-bench --gemm` and by bench_pair.py.
+
+    python3 benches/compare.py                                  # all workloads, 2 threads
+    python3 benches/compare.py --workload W2 --steps 10 --no-build
+    TORCH_PYTHON=/path/to/venv/bin/python BENCH_PAIR=/path/to/bench_pair.py python3 benches/compare.py
+
+Only the standard library is needed here; torch lives in the venv named by --torch-python
+(default $TORCH_PYTHON, else /work/torchenv/bin/python).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+WORKLOADS = ["W1", "W2", "W3", "W4"]
+
+
+def default_bench_pair():
+    for p in (os.environ.get("BENCH_PAIR"), REPO / "shared/bench/torch_ref/bench_pair.py",
+              REPO.parent / "shared/bench/torch_ref/bench_pair.py",
+              Path("/work/shared/bench/torch_ref/bench_pair.py")):
+        if p and Path(p).is_file():
+            return str(p)
+    return None
+
+
+def run(cmd, log):
+    """Run cmd, tee its output to log, return (returncode, peak RSS MiB of that process)."""
+    print("$", " ".join(cmd), flush=True)
+    with open(log, "w") as f:
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for line in p.stdout:
+            sys.stdout.write("  " + line)
+            f.write(line)
+        _, status, rusage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+    return p.returncode, rusage.ru_maxrss / 1024.0
+
+
+def load(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def loadavg():
+    try:
+        return open("/proc/loadavg").read().split()[:3]
+    except OSError:
+        return ["?"] * 3
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workload", default="all", choices=WORKLOADS + ["all"])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="flex", help="biome-bench --device (torch runs on cpu)")
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--infer-steps", type=int, default=20)
+    ap.add_argument("--infer-warmup", type=int, default=3)
+    ap.add_argument("--torch-python", default=os.environ.get("TORCH_PYTHON", "/work/torchenv/bin/python"))
+    ap.add_argument("--bench-pair", default=default_bench_pair())
+    ap.add_argument("--out-dir", default=None, help="JSON and logs (default: <target>/bench-compare)")
+    ap.add_argument("--no-build", action="store_true", help="use the existing release binary")
+    ap.add_argument("--skip-torch", action="store_true", help="run ours only")
+    args = ap.parse_args()
+
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    out = Path(args.out_dir or target / "bench-compare")
+    out.mkdir(parents=True, exist_ok=True)
+    if not args.no_build:
+        subprocess.run(["cargo", "build", "--release", "--bin", "biome-bench"], cwd=REPO, check=True)
+    ours_bin = str(target / "release" / "biome-bench")
+    have_torch = not args.skip_torch and args.bench_pair and Path(args.torch_python).exists()
+    if not args.skip_torch and not have_torch:
+        print(f"WARNING: no torch side (python {args.torch_python}, bench_pair {args.bench_pair})")
+
+    common = ["--threads", str(args.threads), "--steps", str(args.steps), "--warmup", str(args.warmup),
+              "--infer-steps", str(args.infer_steps), "--infer-warmup", str(args.infer_warmup)]
+    load0 = loadavg()
+
+    # GEMM reference, ours (torch measures its own in every bench_pair.py run).
+    rc, _ = run([ours_bin, "--device", args.device, "--threads", str(args.threads), "--workload", "none",
+                 "--gemm", "--json", str(out / "ours_gemm.json")], out / "ours_gemm.log")
+    ours_gemm = load(out / "ours_gemm.json")["meta"].get("gemm_peak_gflops") if rc == 0 else None
+
+    keys = WORKLOADS if args.workload == "all" else [args.workload]
+    rows, torch_gemm, meta = [], [], {}
+    for i, k in enumerate(keys):
+        rc, rss_o = run([ours_bin, "--device", args.device, "--workload", k, "--json",
+                         str(out / f"ours_{k}.json")] + common, out / f"ours_{k}.log")
+        o = load(out / f"ours_{k}.json") if rc == 0 else None
+        meta["ours"] = o["meta"] if o else meta.get("ours")
+        t, rss_t = None, None
+        if have_torch:
+            cmd = [args.torch_python, args.bench_pair, "--device", "cpu", "--workload", k,
+                   "--json", str(out / f"torch_{k}.json")] + common
+            if i > 0:
+                cmd.append("--skip-checks")
+            rc, rss_t = run(cmd, out / f"torch_{k}.log")
+            t = load(out / f"torch_{k}.json") if rc == 0 else None
+            if t:
+                torch_gemm.append(t["meta"]["gemm_peak_gflops"])
+                meta["torch"] = t["meta"]
+        rows.append((k, o["results"][0] if o else None, t["results"][0] if t else None, rss_o, rss_t))
+    load1 = loadavg()
+
+    f = lambda x, d=2: "-" if x is None else f"{x:.{d}f}"
+    print()
+    print(f"biome-bench --device {args.device} vs PyTorch CPU, {args.threads} threads; "
+          f"load average before {' '.join(load0)}, after {' '.join(load1)}")
+    if meta.get("torch"):
+        print(f"torch {meta['torch'].get('torch')} | cpu {meta['torch'].get('cpu')}")
+    tg = sorted(torch_gemm)[len(torch_gemm) // 2] if torch_gemm else None
+    print(f"\nfp32 GEMM 2048^3: ours {f(ours_gemm, 1)} GFLOP/s, torch {f(tg, 1)} GFLOP/s "
+          f"(ratio ours/torch {f(ours_gemm / tg if ours_gemm and tg else None)})\n")
+    print("| workload | train ms/step ours | torch | ratio ours/torch (time) | ours fwd/bwd/opt ms "
+          "| torch fwd/bwd/opt ms | infer pairs/s ours | torch | ratio ours/torch (throughput) "
+          "| GFLOP/s ours | torch | other CPU % ours/torch |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for k, o, t, _, _ in rows:
+        g = lambda r, key: r[key] if r else None
+        med = lambda r, key: r[key]["median"] if r else None
+        phases = lambda r: "-" if not r else "/".join(
+            f"{r[p]['median']:.1f}" for p in ("train_fwd_ms", "train_bwd_ms", "train_opt_ms"))
+        tr = med(o, "train_ms") / med(t, "train_ms") if o and t else None
+        ir = g(o, "infer_pairs_per_s") / g(t, "infer_pairs_per_s") if o and t else None
+        name = (o or t or {}).get("name", "")
+        print(f"| {k} {name} | {f(med(o, 'train_ms'))} | {f(med(t, 'train_ms'))} | **{f(tr)}** "
+              f"| {phases(o)} | {phases(t)} | {f(g(o, 'infer_pairs_per_s'), 0)} "
+              f"| {f(g(t, 'infer_pairs_per_s'), 0)} | **{f(ir)}** "
+              f"| {f(g(o, 'train_gflops_achieved'), 1)} | {f(g(t, 'train_gflops_achieved'), 1)} "
+              f"| {f(g(o, 'foreign_cpu_pct'), 0)}/{f(g(t, 'foreign_cpu_pct'), 0)} |")
+    print("\nPeak RSS of each workload's process (wait4 ru_maxrss, MiB; torch's includes the "
+          "torch import and its 2048^3 GEMM check):")
+    print("| workload | ours | torch |\n|---|---:|---:|")
+    for k, _, _, rss_o, rss_t in rows:
+        print(f"| {k} | {f(rss_o, 0)} | {f(rss_t, 0)} |")
+    bad = [k for k, o, t, _, _ in rows
+           if any(r and (r.get("foreign_cpu_pct") or 0) > 5 for r in (o, t))]
+    if bad:
+        print(f"\nWARNING: other processes used >5% of the CPUs during {', '.join(bad)}: "
+              "those rows are indicative only.")
+    print(f"\nJSON and logs: {out}")
+
+
+if __name__ == "__main__":
+    main()
