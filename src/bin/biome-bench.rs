@@ -12,6 +12,11 @@
 use std::error::Error;
 use std::time::Instant;
 
+// burn allocates a fresh buffer for most tensor results; mimalloc keeps them cached instead of
+// returning every large one to the kernel (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use biome_core::{RecordBatch, TOKENS, Vocabulary};
 use biome_models::{
     ClassifierConfig, RecordTensors, SequencePairClassifier, Weights, float_values, label_tensor,

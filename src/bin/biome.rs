@@ -1,5 +1,10 @@
 //! `biome`: train, evaluate and use pair classifiers from the command line.
 
+// burn allocates a fresh buffer for most tensor results; mimalloc keeps them cached instead of
+// returning every large one to the kernel (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
