@@ -123,6 +123,19 @@ fn build_parts(
     })
 }
 
+/// Apply the config's initializer rules to a fresh model (a model about to receive saved weights
+/// needs none).
+fn initialised<M: Module>(
+    model: M,
+    config: &ClassifierConfig,
+    weights: Weights,
+) -> Result<M, ModelError> {
+    match weights {
+        Weights::Fresh { .. } => Ok(apply_initializers(model, &config.initializer)?.0),
+        Weights::ToBeLoaded => Ok(model),
+    }
+}
+
 fn combine(combination: PairCombination, u: Tensor<2>, v: Tensor<2>) -> Tensor<2> {
     match combination {
         PairCombination::Concat => Tensor::cat(vec![u, v], 1),
@@ -288,11 +301,7 @@ impl SequencePairClassifier {
             class_weights: parts.class_weights,
             metrics: Arc::new(Mutex::new(ClassificationMetrics::new(labels.to_vec()))),
         };
-        let model = match weights {
-            Weights::Fresh { .. } => apply_initializers(model, &config.initializer)?.0,
-            Weights::ToBeLoaded => model,
-        };
-        Ok((model, parts.reports))
+        Ok((initialised(model, config, weights)?, parts.reports))
     }
 
     /// The vector of each record: `[B, H]`, for blocking or search.
@@ -362,11 +371,7 @@ impl SequenceClassifier {
             class_weights: parts.class_weights,
             metrics: Arc::new(Mutex::new(ClassificationMetrics::new(labels.to_vec()))),
         };
-        let model = match weights {
-            Weights::Fresh { .. } => apply_initializers(model, &config.initializer)?.0,
-            Weights::ToBeLoaded => model,
-        };
-        Ok((model, parts.reports))
+        Ok((initialised(model, config, weights)?, parts.reports))
     }
 
     /// Logits, probabilities and (with labels) the loss.
