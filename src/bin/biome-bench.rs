@@ -694,6 +694,35 @@ struct Args {
     /// Measure the fp32 GEMM reference rate (2048^3 on CPU backends, 8192^3 on wgpu).
     #[arg(long)]
     gemm: bool,
+    /// Measure the tokenizer's speed (tokens/s) on generated person records.
+    #[arg(long)]
+    tokenizer: bool,
+}
+
+/// Tokens per second of the word tokenizer (lowercasing, as the shipped configs do) over the
+/// texts of 20,000 generated person-record pairs; the median of 5 passes.
+fn tokenizer_tokens_per_s() -> (f64, usize) {
+    use biome_core::{Tokenizer, TokenizerConfig};
+    let texts: Vec<String> = biome::demo::generate_pairs(20_000, 1)
+        .into_iter()
+        .flat_map(|(a, b, _)| [a.fields.join(" "), b.fields.join(" ")])
+        .collect();
+    let tokenizer = Tokenizer::new(TokenizerConfig {
+        lowercase: true,
+        ..Default::default()
+    });
+    let mut rates = vec![];
+    let mut tokens = 0;
+    for _ in 0..5 {
+        let t0 = Instant::now();
+        tokens = texts
+            .iter()
+            .map(|t| tokenizer.tokenize(t).len())
+            .sum::<usize>();
+        rates.push(tokens as f64 / t0.elapsed().as_secs_f64());
+    }
+    rates.sort_by(|a, b| a.total_cmp(b));
+    (rates[2], tokens)
 }
 
 fn cpu_model() -> Value {
@@ -750,6 +779,12 @@ fn main() -> Res<()> {
         meta["gemm_peak_gflops"] = json!(p);
         meta["gemm_n"] = json!(n);
         peak = Some(p);
+    }
+
+    if args.tokenizer {
+        let (rate, tokens) = tokenizer_tokens_per_s();
+        println!("tokenizer: {rate:.0} tokens/s ({tokens} tokens per pass, median of 5)");
+        meta["tokenizer_tokens_per_s"] = json!(rate);
     }
 
     let keys: Vec<&str> = match args.workload {
