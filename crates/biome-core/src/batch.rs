@@ -353,12 +353,7 @@ mod tests {
     use crate::vocabulary::NamespaceOptions;
 
     fn named(pairs: &[(&str, &str)]) -> Record {
-        Record::Named(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        Record::named(pairs.iter().copied())
     }
 
     fn examples() -> Vec<PairExample> {

@@ -189,14 +189,17 @@ fn make_record(mut fields: Vec<(String, String)>) -> Record {
     }
 }
 
+/// Opens a data file, naming it in the error.
+fn open_source(path: &Path) -> Result<(File, String), ReadError> {
+    let name = path.display().to_string();
+    File::open(path)
+        .map(|file| (file, name.clone()))
+        .map_err(|source| ReadError::Io { file: name, source })
+}
+
 /// Reads a CSV file with a header row; see [`read_csv_from`].
 pub fn read_csv(path: impl AsRef<Path>, mapping: &DataMapping) -> Result<Dataset, ReadError> {
-    let path = path.as_ref();
-    let name = path.display().to_string();
-    let file = File::open(path).map_err(|source| ReadError::Io {
-        file: name.clone(),
-        source,
-    })?;
+    let (file, name) = open_source(path.as_ref())?;
     read_csv_from(file, &name, mapping)
 }
 
@@ -334,12 +337,7 @@ fn csv_error(e: csv::Error, file: &str) -> ReadError {
 
 /// Reads a JSON-lines file; see [`read_jsonl_from`].
 pub fn read_jsonl(path: impl AsRef<Path>, mapping: &DataMapping) -> Result<Dataset, ReadError> {
-    let path = path.as_ref();
-    let name = path.display().to_string();
-    let file = File::open(path).map_err(|source| ReadError::Io {
-        file: name.clone(),
-        source,
-    })?;
+    let (file, name) = open_source(path.as_ref())?;
     read_jsonl_from(file, &name, mapping)
 }
 

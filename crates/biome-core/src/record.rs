@@ -55,6 +55,18 @@ fn is_blank(s: &str) -> bool {
 }
 
 impl Record {
+    /// Named fields from `(name, text)` pairs, in the given order.
+    pub fn named<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Self::Named(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
+    }
+
     /// All field values in order, empty ones included.
     pub fn values(&self) -> Vec<&str> {
         match self {
@@ -274,12 +286,7 @@ mod tests {
     use super::*;
 
     fn named(pairs: &[(&str, &str)]) -> Record {
-        Record::Named(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        Record::named(pairs.iter().copied())
     }
 
     #[test]
