@@ -146,8 +146,8 @@ impl OpenedArchive {
     }
 }
 
-/// Read and verify an archive folder.
-pub fn open(dir: &Path) -> Result<OpenedArchive> {
+/// Read and check an archive folder's manifest (`archive.json`) alone.
+pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     let manifest_path = dir.join(MANIFEST);
     let text = std::fs::read_to_string(&manifest_path).map_err(|e| {
         BiomeError::archive(
@@ -173,6 +173,12 @@ pub fn open(dir: &Path) -> Result<OpenedArchive> {
             ),
         ));
     }
+    Ok(manifest)
+}
+
+/// Read and verify an archive folder.
+pub fn open(dir: &Path) -> Result<OpenedArchive> {
+    let manifest = read_manifest(dir)?;
     let config_bytes = read_checked(dir, CONFIG, &manifest)?;
     let config = PipelineConfig::from_json_str(
         &String::from_utf8_lossy(&config_bytes),

@@ -70,6 +70,9 @@ pub enum BiomeError {
         /// The value.
         value: f32,
     },
+    /// The server could not start or run.
+    #[error(transparent)]
+    Serve(#[from] crate::serve::ServeError),
     /// Invalid training input or options.
     #[error("{0}")]
     Invalid(String),

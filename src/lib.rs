@@ -4,6 +4,8 @@
 //!
 //! - [`Pipeline`]: `from_config`, `train`, `load`, `predict`, `predict_batch`, `evaluate`.
 //! - [`PipelineConfig`]: the `data` / `model` / `trainer` configuration file.
+//! - [`serve`]: the HTTP server of `biome serve` (dynamic batching, limits, graceful shutdown).
+//! - [`input`]: the prediction input JSON shared by `biome predict` and `biome serve`.
 //! - [`demo`]: the embedded generator of person-record pairs the README's main job trains on.
 //!
 //! The lower layers are their own crates: `biome-core` (tokens, vocabulary, records, batching,
@@ -14,8 +16,10 @@ pub mod config;
 pub mod demo;
 pub mod device;
 pub mod error;
+pub mod input;
 pub mod pipeline;
 pub mod plot;
+pub mod serve;
 pub mod trainer;
 
 pub use config::{DataConfig, PipelineConfig};

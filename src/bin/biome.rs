@@ -8,8 +8,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use biome::biome_core::{PairExample, Record};
+use biome::serve::{BatchOptions, Limits, ServeOptions};
 use biome::{BiomeError, Pipeline, PipelineConfig, default_device_name};
 use clap::{Parser, Subcommand};
 
@@ -73,6 +75,41 @@ enum Command {
         /// Backend.
         #[arg(long, default_value_t = default_device_name().to_string())]
         device: String,
+    },
+    /// Serve a model over HTTP: POST /predict (one pair or an array of pairs, the JSON of
+    /// `predict`), GET /health, GET /model. Requests arriving together are batched.
+    /// SIGTERM or Ctrl-C: answer the requests in flight, then exit 0.
+    Serve {
+        /// Model folder.
+        #[arg(long)]
+        model: PathBuf,
+        /// Backend.
+        #[arg(long, default_value_t = default_device_name().to_string())]
+        device: String,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Port (0: any free port, printed at start).
+        #[arg(long, default_value_t = 8000)]
+        port: u16,
+        /// Most pairs per model run; requests arriving together are merged up to this.
+        #[arg(long, default_value_t = BatchOptions::default().max_batch)]
+        max_batch: usize,
+        /// How long to wait for more requests after the first one of a batch (milliseconds).
+        #[arg(long, default_value_t = 2)]
+        batch_wait_ms: u64,
+        /// Largest request body (bytes); larger ones get 413.
+        #[arg(long, default_value_t = Limits::default().max_body_bytes)]
+        max_body_bytes: usize,
+        /// Most pairs per request; more get 413.
+        #[arg(long, default_value_t = Limits::default().max_pairs)]
+        max_pairs: usize,
+        /// Most characters of text per record (all fields); more get 422.
+        #[arg(long, default_value_t = Limits::default().max_text_chars)]
+        max_text_chars: usize,
+        /// After SIGTERM/Ctrl-C, seconds the requests in flight may still take.
+        #[arg(long, default_value_t = 30)]
+        shutdown_timeout_s: u64,
     },
     /// The main job on the embedded default: generate person-record pairs with typos, train,
     /// evaluate on a held-out test set and show a few predictions.
@@ -141,6 +178,37 @@ fn run(command: Command) -> Result<ExitCode, BiomeError> {
             input,
             device,
         } => predict(&model, &input, &device),
+        Command::Serve {
+            model,
+            device,
+            host,
+            port,
+            max_batch,
+            batch_wait_ms,
+            max_body_bytes,
+            max_pairs,
+            max_text_chars,
+            shutdown_timeout_s,
+        } => {
+            let options = ServeOptions {
+                device,
+                host,
+                port,
+                limits: Limits {
+                    max_body_bytes,
+                    max_pairs,
+                    max_text_chars,
+                },
+                batching: BatchOptions {
+                    max_batch,
+                    batch_wait: Duration::from_millis(batch_wait_ms),
+                },
+                shutdown_timeout: Duration::from_secs(shutdown_timeout_s),
+                ..ServeOptions::new(model)
+            };
+            biome::serve::run(options)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo {
             output,
             device,
@@ -148,24 +216,6 @@ fn run(command: Command) -> Result<ExitCode, BiomeError> {
             epochs,
         } => demo(&output, &device, train_size, epochs),
     }
-}
-
-/// Parse one input line into a pair, or say what is wrong with it.
-fn parse_pair(line: &str) -> Result<PairExample, String> {
-    let value: serde_json::Value =
-        serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
-    let obj = value
-        .as_object()
-        .ok_or_else(|| "expected a JSON object with record1 and record2".to_string())?;
-    let record = |key: &str| -> Result<Record, String> {
-        let v = obj.get(key).ok_or_else(|| format!("missing key {key:?}"))?;
-        serde_json::from_value::<Record>(v.clone()).map_err(|e| {
-            format!("{key}: expected a text, a list of texts or an object of texts ({e})")
-        })
-    };
-    let pair = PairExample::unlabelled(record("record1")?, record("record2")?);
-    pair.validate().map_err(|e| e.to_string())?;
-    Ok(pair)
 }
 
 fn predict(model: &Path, input: &Path, device: &str) -> Result<ExitCode, BiomeError> {
@@ -190,7 +240,8 @@ fn predict(model: &Path, input: &Path, device: &str) -> Result<ExitCode, BiomeEr
             parsed.push(Err("empty line".into()));
             continue;
         }
-        parsed.push(parse_pair(&line).map_err(|e| format!("line {}: {e}", i + 1)));
+        parsed
+            .push(biome::input::parse_pair_str(&line).map_err(|e| format!("line {}: {e}", i + 1)));
     }
     let good: Vec<PairExample> = parsed
         .iter()

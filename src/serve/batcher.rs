@@ -1,0 +1,260 @@
+//! Dynamic batching: one worker thread owns the loaded [`Pipeline`] (so the pipeline need not
+//! be `Send` or `Sync`); request handlers send it their validated pairs with a reply channel.
+//! The worker takes the first waiting request, gathers whatever else arrives within the batch
+//! window (up to `max_batch` pairs), runs one `predict_batch` over all of it and splits the
+//! predictions back. Under load, requests queue while a batch runs, so batches grow with load
+//! and the model runs fewer, larger batches.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use biome_core::PairExample;
+use biome_models::Prediction;
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+use super::ServeError;
+use super::stats::Stats;
+use crate::archive;
+use crate::error::Result;
+use crate::pipeline::Pipeline;
+
+/// How the worker forms batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchOptions {
+    /// Most pairs in one model run (`--max-batch`); a request with more runs alone.
+    pub max_batch: usize,
+    /// How long the worker waits for more requests after the first one arrived
+    /// (`--batch-wait-ms`).
+    pub batch_wait: Duration,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        Self {
+            max_batch: 256,
+            batch_wait: Duration::from_millis(2),
+        }
+    }
+}
+
+/// What `GET /model` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    /// The model folder.
+    pub model: PathBuf,
+    /// The backend it runs on.
+    pub device: String,
+    /// Label names in class order.
+    pub labels: Vec<String>,
+    /// The archive's format version.
+    pub format_version: u32,
+    /// The biome version that wrote the archive.
+    pub model_biome_version: String,
+    /// This server's biome version.
+    pub biome_version: String,
+    /// The pipeline configuration (data, model, trainer).
+    pub config: serde_json::Value,
+}
+
+/// A reply to one request: its predictions in order, or a message for a 500.
+pub(crate) type Reply = std::result::Result<Vec<Prediction>, String>;
+
+/// One request's pairs and where its answer goes.
+pub(crate) struct Job {
+    pub pairs: Vec<PairExample>,
+    pub reply: oneshot::Sender<Reply>,
+}
+
+pub(crate) enum Msg {
+    Job(Job),
+    /// Answer everything sent before, then exit.
+    Stop,
+}
+
+/// The worker thread and the sending side of its queue. Dropping it stops the worker after
+/// the requests already queued and waits for it.
+pub(crate) struct Worker {
+    tx: mpsc::Sender<Msg>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Worker {
+    /// Start the worker: it loads the model in its own thread and reports load errors here.
+    pub fn spawn(
+        model: &Path,
+        device: &str,
+        options: BatchOptions,
+        stats: Arc<Stats>,
+    ) -> Result<(Worker, ModelInfo)> {
+        if options.max_batch == 0 {
+            return Err(ServeError::Option("--max-batch must be at least 1".into()).into());
+        }
+        let manifest = archive::read_manifest(model)?;
+        let (tx, rx) = mpsc::channel::<Msg>();
+        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<ModelInfo>>(1);
+        let (dir, device_name) = (model.to_path_buf(), device.to_string());
+        let thread = std::thread::Builder::new()
+            .name("biome-batcher".into())
+            .spawn(move || {
+                let pipeline = match Pipeline::load(&dir, &device_name) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                let config = serde_json::from_str(&pipeline.config().to_json())
+                    .unwrap_or(serde_json::Value::Null);
+                let info = ModelInfo {
+                    model: dir,
+                    device: device_name,
+                    labels: pipeline.labels(),
+                    format_version: manifest.format_version,
+                    model_biome_version: manifest.biome_version,
+                    biome_version: env!("CARGO_PKG_VERSION").into(),
+                    config,
+                };
+                if ready_tx.send(Ok(info)).is_ok() {
+                    run(&pipeline, &rx, options, &stats);
+                }
+            })
+            .map_err(ServeError::Io)?;
+        let info = match ready_rx.recv() {
+            Ok(r) => r?,
+            Err(_) => {
+                let _ = thread.join();
+                return Err(ServeError::Worker("the model loader stopped".into()).into());
+            }
+        };
+        Ok((
+            Worker {
+                tx,
+                thread: Some(thread),
+            },
+            info,
+        ))
+    }
+
+    /// A sender for request handlers.
+    pub fn sender(&self) -> mpsc::Sender<Msg> {
+        self.tx.clone()
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Msg::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The worker loop: batch, run, answer; until `Stop` or every sender is gone.
+fn run(pipeline: &Pipeline, rx: &mpsc::Receiver<Msg>, options: BatchOptions, stats: &Stats) {
+    let mut pending: Option<Job> = None;
+    let mut stopping = false;
+    loop {
+        let first = match pending.take() {
+            Some(job) => job,
+            None if stopping => return,
+            None => match rx.recv() {
+                Ok(Msg::Job(job)) => job,
+                Ok(Msg::Stop) | Err(_) => return,
+            },
+        };
+        let mut jobs = vec![first];
+        let mut size = jobs[0].pairs.len();
+        let deadline = Instant::now() + options.batch_wait;
+        while size < options.max_batch && !stopping {
+            let msg = match rx.try_recv() {
+                Ok(msg) => msg,
+                Err(TryRecvError::Disconnected) => {
+                    stopping = true;
+                    break;
+                }
+                Err(TryRecvError::Empty) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        break;
+                    }
+                    match rx.recv_timeout(deadline - now) {
+                        Ok(msg) => msg,
+                        Err(RecvTimeoutError::Timeout) => break,
+                        Err(RecvTimeoutError::Disconnected) => {
+                            stopping = true;
+                            break;
+                        }
+                    }
+                }
+            };
+            match msg {
+                Msg::Stop => stopping = true,
+                Msg::Job(job) if size + job.pairs.len() > options.max_batch => {
+                    pending = Some(job);
+                    break;
+                }
+                Msg::Job(job) => {
+                    size += job.pairs.len();
+                    jobs.push(job);
+                }
+            }
+        }
+        // Clients that went away need no answer.
+        jobs.retain(|j| !j.reply.is_closed());
+        if !jobs.is_empty() {
+            run_batch(pipeline, jobs, stats);
+        }
+    }
+}
+
+/// One model run over several requests. If it fails, each request is retried alone so that
+/// one bad request cannot fail the others; a request that still fails gets a 500 message.
+fn run_batch(pipeline: &Pipeline, mut jobs: Vec<Job>, stats: &Stats) {
+    let sizes: Vec<usize> = jobs.iter().map(|j| j.pairs.len()).collect();
+    let pairs: Vec<PairExample> = jobs
+        .iter_mut()
+        .flat_map(|j| std::mem::take(&mut j.pairs))
+        .collect();
+    stats.batch(jobs.len(), pairs.len());
+    match predict(pipeline, &pairs) {
+        Ok(predictions) => {
+            let mut predictions = predictions.into_iter();
+            for (job, n) in jobs.into_iter().zip(sizes) {
+                let _ = job.reply.send(Ok(predictions.by_ref().take(n).collect()));
+            }
+        }
+        Err(message) if jobs.len() == 1 => {
+            let _ = jobs.pop().expect("one job").reply.send(Err(message));
+        }
+        Err(_) => {
+            let mut pairs = pairs.into_iter();
+            for (mut job, n) in jobs.into_iter().zip(sizes) {
+                job.pairs = pairs.by_ref().take(n).collect();
+                run_batch(pipeline, vec![job], stats);
+            }
+        }
+    }
+}
+
+/// `predict_batch`, with a panic turned into an error (the worker must outlive any input).
+fn predict(
+    pipeline: &Pipeline,
+    pairs: &[PairExample],
+) -> std::result::Result<Vec<Prediction>, String> {
+    match catch_unwind(AssertUnwindSafe(|| pipeline.predict_batch(pairs))) {
+        Ok(Ok(p)) if p.len() == pairs.len() => Ok(p),
+        Ok(Ok(p)) => Err(format!(
+            "the model returned {} predictions for {} pairs",
+            p.len(),
+            pairs.len()
+        )),
+        Ok(Err(e)) => Err(format!("prediction failed: {e}")),
+        Err(_) => Err("prediction failed: the model panicked".into()),
+    }
+}
