@@ -618,13 +618,14 @@ fn spawn_binary(model: &Path) -> Child {
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
+    let (mut line, mut seen) = (String::new(), String::new());
     let addr = loop {
         line.clear();
         assert!(
             stderr.read_line(&mut line).unwrap() > 0,
-            "serve exited early"
+            "serve exited early: {seen}"
         );
+        seen += &line;
         if let Some(rest) = line.split("listening on http://").nth(1) {
             break rest.trim().parse().unwrap();
         }

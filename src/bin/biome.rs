@@ -95,7 +95,8 @@ enum Command {
         /// Most pairs per model run; requests arriving together are merged up to this.
         #[arg(long, default_value_t = BatchOptions::default().max_batch)]
         max_batch: usize,
-        /// How long to wait for more requests after the first one of a batch (milliseconds).
+        /// How long to wait for more requests after the first one of a batch (milliseconds;
+        /// only while other requests are in flight).
         #[arg(long, default_value_t = 2)]
         batch_wait_ms: u64,
         /// Largest request body (bytes); larger ones get 413.

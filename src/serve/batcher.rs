@@ -1,8 +1,9 @@
 //! Dynamic batching: one worker thread owns the loaded [`Pipeline`] (so the pipeline need not
 //! be `Send` or `Sync`); request handlers send it their validated pairs with a reply channel.
 //! The worker takes the first waiting request, gathers whatever else arrives within the batch
-//! window (up to `max_batch` pairs), runs one `predict_batch` over all of it and splits the
-//! predictions back. Under load, requests queue while a batch runs, so batches grow with load
+//! window (up to `max_batch` pairs; it waits only while other requests are in flight, so a lone
+//! client never waits), runs one `predict_batch` over all of it and splits the predictions
+//! back. Under load, requests queue while a batch runs, so batches grow with load
 //! and the model runs fewer, larger batches.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -29,7 +30,7 @@ pub struct BatchOptions {
     /// Most pairs in one model run (`--max-batch`); a request with more runs alone.
     pub max_batch: usize,
     /// How long the worker waits for more requests after the first one arrived
-    /// (`--batch-wait-ms`).
+    /// (`--batch-wait-ms`), while other requests are in flight.
     pub batch_wait: Duration,
 }
 
@@ -180,7 +181,9 @@ fn run(pipeline: &Pipeline, rx: &mpsc::Receiver<Msg>, options: BatchOptions, sta
                 }
                 Err(TryRecvError::Empty) => {
                     let now = Instant::now();
-                    if now >= deadline {
+                    // Wait only for requests that are on their way: with none in flight
+                    // beyond this batch's, waiting would only add latency.
+                    if now >= deadline || stats.in_flight() <= jobs.len() as u64 {
                         break;
                     }
                     match rx.recv_timeout(deadline - now) {

@@ -37,6 +37,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
 }
 
 async fn predict(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let _in_flight = state.stats.enter();
     match predict_inner(&state, request).await {
         Ok(response) => response,
         Err(e) => {

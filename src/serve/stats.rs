@@ -9,6 +9,7 @@ use serde::Serialize;
 #[derive(Debug)]
 pub struct Stats {
     started: Instant,
+    in_flight: AtomicU64,
     requests: AtomicU64,
     pairs: AtomicU64,
     client_errors: AtomicU64,
@@ -26,6 +27,8 @@ pub struct Stats {
 pub struct StatsSnapshot {
     /// Seconds since the model was loaded.
     pub uptime_s: f64,
+    /// `/predict` requests being received or answered now.
+    pub in_flight: u64,
     /// `/predict` requests answered with predictions.
     pub requests: u64,
     /// Pairs predicted for them.
@@ -52,6 +55,7 @@ impl Default for Stats {
     fn default() -> Self {
         Self {
             started: Instant::now(),
+            in_flight: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             pairs: AtomicU64::new(0),
             client_errors: AtomicU64::new(0),
@@ -66,7 +70,29 @@ impl Default for Stats {
     }
 }
 
+/// Counts one `/predict` request as in flight while it lives.
+pub(crate) struct InFlight<'a>(&'a Stats);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Relaxed);
+    }
+}
+
 impl Stats {
+    /// A `/predict` request started (being read, validated, queued or answered) until the
+    /// guard drops, whichever way the handler ends.
+    pub(crate) fn enter(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Relaxed);
+        InFlight(self)
+    }
+
+    /// `/predict` requests in flight now. The batch worker waits for more requests only while
+    /// some are in flight beyond those it holds: a lone client is never kept waiting.
+    pub(crate) fn in_flight(&self) -> u64 {
+        self.in_flight.load(Relaxed)
+    }
+
     /// One request answered with `pairs` predictions.
     pub(crate) fn answered(&self, pairs: usize) {
         self.requests.fetch_add(1, Relaxed);
@@ -107,6 +133,7 @@ impl Stats {
         };
         StatsSnapshot {
             uptime_s: self.started.elapsed().as_secs_f64(),
+            in_flight: self.in_flight(),
             requests: self.requests.load(Relaxed),
             pairs: self.pairs.load(Relaxed),
             client_errors: self.client_errors.load(Relaxed),
