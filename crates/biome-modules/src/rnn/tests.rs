@@ -847,7 +847,13 @@ fn fused_kernels_equal_the_composed_path_forward_and_backward() {
             let (fused_loss, fused) = all_gradients(&p, &rnn, &device);
             let (plain_loss, plain) =
                 super::fused::composed_only(|| all_gradients(&p, &rnn, &device));
-            assert_close(&[fused_loss], &[plain_loss], 1e-4, 1e-5, &format!("{what} loss"));
+            assert_close(
+                &[fused_loss],
+                &[plain_loss],
+                1e-4,
+                1e-5,
+                &format!("{what} loss"),
+            );
             for (i, (a, b)) in fused.iter().zip(&plain).enumerate() {
                 assert_close(a, b, 1e-4, 1e-4, &format!("{what} gradient {i}"));
             }
@@ -857,10 +863,15 @@ fn fused_kernels_equal_the_composed_path_forward_and_backward() {
             let x = p.x_tensor(&p.x, &plain_dev);
             let m = mask(&p.lengths, p.steps, &plain_dev);
             let fused_seq = values(rnn.forward_sequence(x.clone(), m.clone()));
-            let plain_seq = super::fused::composed_only(|| {
-                values(rnn.forward_sequence(x.clone(), m.clone()))
-            });
-            assert_close(&fused_seq, &plain_seq, 1e-5, 1e-5, &format!("{what} inference"));
+            let plain_seq =
+                super::fused::composed_only(|| values(rnn.forward_sequence(x.clone(), m.clone())));
+            assert_close(
+                &fused_seq,
+                &plain_seq,
+                1e-5,
+                1e-5,
+                &format!("{what} inference"),
+            );
         }
     }
 }

@@ -74,8 +74,17 @@ mod tests {
     fn sigmoid_and_tanh_match_libm() {
         for x in grid() {
             let s = 1.0 / (1.0 + (-x).exp());
-            assert!((sigmoid(x) - s).abs() <= 2e-7, "sigmoid({x}) = {} vs {s}", sigmoid(x));
-            assert!((tanh(x) - x.tanh()).abs() <= 3e-7, "tanh({x}) = {} vs {}", tanh(x), x.tanh());
+            assert!(
+                (sigmoid(x) - s).abs() <= 2e-7,
+                "sigmoid({x}) = {} vs {s}",
+                sigmoid(x)
+            );
+            assert!(
+                (tanh(x) - x.tanh()).abs() <= 3e-7,
+                "tanh({x}) = {} vs {}",
+                tanh(x),
+                x.tanh()
+            );
         }
         assert_eq!(tanh(50.0), 1.0);
         assert_eq!(tanh(-50.0), -1.0);

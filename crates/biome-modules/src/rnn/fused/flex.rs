@@ -39,7 +39,7 @@ fn shape(proj: &FlexTensor, weight_hh: &FlexTensor, lengths: Vec<usize>) -> Shap
     let hidden = dims(weight_hh)[0];
     let batch = lengths.len();
     assert!(
-        batch > 0 && rows % batch == 0,
+        batch > 0 && rows.is_multiple_of(batch),
         "fused recurrence: {rows} rows for a batch of {batch}"
     );
     Shape {
@@ -150,7 +150,10 @@ impl Backward<Flex, 3> for GruBackward {
         }
         if let Some(node) = bias_node {
             let hidden = s.shape.hidden;
-            grads.register::<Flex>(node.id, FlexTensor::from_data(TensorData::new(db, [hidden])));
+            grads.register::<Flex>(
+                node.id,
+                FlexTensor::from_data(TensorData::new(db, [hidden])),
+            );
         }
     }
 }

@@ -79,31 +79,32 @@ pub(crate) fn forward(
         let gates_now: Option<&mut [f32]> =
             trace.then(|| &mut gates[t * batch * g4..(t + 1) * batch * g4]);
 
-        let row = |b: usize, pre: &mut [f32], c: &mut [f32], h: &mut [f32], g: Option<&mut [f32]>| {
-            if t >= shape.lengths[b] {
-                match h_prev {
-                    Some(prev) => h.copy_from_slice(&prev[b * hidden..(b + 1) * hidden]),
-                    None => h.fill(0.0),
+        let row =
+            |b: usize, pre: &mut [f32], c: &mut [f32], h: &mut [f32], g: Option<&mut [f32]>| {
+                if t >= shape.lengths[b] {
+                    match h_prev {
+                        Some(prev) => h.copy_from_slice(&prev[b * hidden..(b + 1) * hidden]),
+                        None => h.fill(0.0),
+                    }
+                    return;
                 }
-                return;
-            }
-            for j in 0..hidden {
-                let i = sigmoid(pre[j]);
-                let f = sigmoid(pre[hidden + j]);
-                let gg = tanh(pre[2 * hidden + j]);
-                let o = sigmoid(pre[3 * hidden + j]);
-                let cell = f * c[j] + i * gg;
-                c[j] = cell;
-                h[j] = o * tanh(cell);
-                pre[j] = i;
-                pre[hidden + j] = f;
-                pre[2 * hidden + j] = gg;
-                pre[3 * hidden + j] = o;
-            }
-            if let Some(g) = g {
-                g.copy_from_slice(pre);
-            }
-        };
+                for j in 0..hidden {
+                    let i = sigmoid(pre[j]);
+                    let f = sigmoid(pre[hidden + j]);
+                    let gg = tanh(pre[2 * hidden + j]);
+                    let o = sigmoid(pre[3 * hidden + j]);
+                    let cell = f * c[j] + i * gg;
+                    c[j] = cell;
+                    h[j] = o * tanh(cell);
+                    pre[j] = i;
+                    pre[hidden + j] = f;
+                    pre[2 * hidden + j] = gg;
+                    pre[3 * hidden + j] = o;
+                }
+                if let Some(g) = g {
+                    g.copy_from_slice(pre);
+                }
+            };
         match gates_now {
             Some(gates_now) if par_rows(bh) => pre
                 .par_chunks_mut(g4)
@@ -177,7 +178,12 @@ pub(crate) fn backward(
             let c = &cells[b * hidden..(b + 1) * hidden];
             let act = &gates[b * g4..(b + 1) * g4];
             for j in 0..hidden {
-                let (i, f, g, o) = (act[j], act[hidden + j], act[2 * hidden + j], act[3 * hidden + j]);
+                let (i, f, g, o) = (
+                    act[j],
+                    act[hidden + j],
+                    act[2 * hidden + j],
+                    act[3 * hidden + j],
+                );
                 let tc = tanh(c[j]);
                 let cp = c_prev.map_or(0.0, |p| p[b * hidden + j]);
                 let dcell = dc[j] + dh[j] * o * (1.0 - tc * tc);
