@@ -15,6 +15,8 @@ pub(crate) struct StepMasks {
     pub batch: usize,
     /// Steps computed `T'`: the longest row's length.
     pub steps: usize,
+    /// Every row's true length.
+    lengths: Vec<usize>,
     /// Per step, `[B, H]` true where the row is padded; `None` where no row is.
     pad_per_step: Vec<Option<Tensor<2, Bool>>>,
     /// `[T'·B, 1]` true at padded rows; `None` when no row is padded in the first `T'` steps.
@@ -74,6 +76,7 @@ impl StepMasks {
         Some(Self {
             batch,
             steps,
+            lengths: lengths.to_vec(),
             pad_per_step,
             pad_rows,
             reverse,
@@ -167,6 +170,24 @@ pub(crate) fn run_direction(
 
     let proj = input.matmul(dir.weight_ih.val()) + proj_bias.reshape([1, gates]);
     let proj = if reversed { ctx.reverse(proj) } else { proj };
+
+    let fused = match (cell, &hidden_bias) {
+        (RnnCell::Lstm, _) => super::fused::masked_lstm(&proj, &weight_hh, &ctx.lengths),
+        (RnnCell::Gru, Some(b_hn)) => super::fused::masked_gru(
+            &proj,
+            &weight_hh,
+            &b_hn.clone().reshape([hidden]),
+            &ctx.lengths,
+        ),
+        (RnnCell::Gru, None) => None,
+    };
+    if let Some(hs) = fused {
+        // Padded steps carry the state, so the last step holds every row's final state.
+        let last = hs.clone().narrow(0, (ctx.steps - 1) * ctx.batch, ctx.batch);
+        let seq = collect.then(|| if reversed { ctx.reverse(hs) } else { hs });
+        return (seq, last);
+    }
+
     let proj_steps = split_steps(proj.reshape([ctx.steps, ctx.batch, gates]));
 
     let mut outputs = Vec::with_capacity(if collect { ctx.steps } else { 0 });

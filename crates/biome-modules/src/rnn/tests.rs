@@ -805,3 +805,73 @@ fn dropout_only_between_layers_and_only_when_training() {
         values(single.forward_final(xa, ma))
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// 6. The fused flex kernels against the composed tensor-op path
+// ---------------------------------------------------------------------------------------------
+
+/// Every gradient of the module's loss: the input's, then each parameter's in layer order.
+fn all_gradients(p: &Problem, rnn: &MaskedRnn, device: &Device) -> (f64, Vec<Vec<f64>>) {
+    let x = p.x_tensor(&p.x, device).require_grad();
+    let loss = p.module_loss(rnn, x.clone());
+    let value = values(loss.clone())[0];
+    let grads = loss.backward();
+    let mut out = vec![values(x.grad(&grads).expect("input gradient"))];
+    for layer in &rnn.layers {
+        for d in std::iter::once(&layer.forward).chain(layer.backward.as_ref()) {
+            out.push(values(d.weight_ih.grad(&grads).expect("w_ih grad")));
+            out.push(values(d.weight_hh.grad(&grads).expect("w_hh grad")));
+            out.push(values(d.bias_ih.grad(&grads).expect("b_ih grad")));
+            out.push(values(d.bias_hh.grad(&grads).expect("b_hh grad")));
+        }
+    }
+    (value, out)
+}
+
+#[cfg(feature = "flex")]
+#[test]
+fn fused_kernels_equal_the_composed_path_forward_and_backward() {
+    // The small problem, and one wide enough (B·H >= 8192) for the kernels' threaded row loops.
+    let wide: Vec<usize> = (0..33).map(|i| [7, 3, 0, 5, 7, 1][i % 6]).collect();
+    let problems: [(&[usize], usize, usize, usize); 2] =
+        [(&LENGTHS, STEPS, DIM, HIDDEN), (&wide, 7, 5, 256)];
+    for (pi, (lengths, steps, dim, hidden)) in problems.into_iter().enumerate() {
+        for (seed, (cell, layers, bi)) in variants().into_iter().enumerate() {
+            if pi == 1 && layers > 1 {
+                continue;
+            }
+            let what = format!("{cell:?} layers={layers} bi={bi} hidden={hidden}");
+            let device = ad();
+            let rnn = config(hidden, layers, bi).init(cell, dim, &device);
+            let p = Problem::new(seed as u64 + 900, lengths, steps, dim, rnn.output_dim());
+            let (fused_loss, fused) = all_gradients(&p, &rnn, &device);
+            let (plain_loss, plain) =
+                super::fused::composed_only(|| all_gradients(&p, &rnn, &device));
+            assert_close(
+                &[fused_loss],
+                &[plain_loss],
+                1e-4,
+                1e-5,
+                &format!("{what} loss"),
+            );
+            for (i, (a, b)) in fused.iter().zip(&plain).enumerate() {
+                assert_close(a, b, 1e-4, 1e-4, &format!("{what} gradient {i}"));
+            }
+            // Inference (no autodiff) runs the untracked kernels.
+            let plain_dev = dev();
+            let rnn = rnn.valid();
+            let x = p.x_tensor(&p.x, &plain_dev);
+            let m = mask(&p.lengths, p.steps, &plain_dev);
+            let fused_seq = values(rnn.forward_sequence(x.clone(), m.clone()));
+            let plain_seq =
+                super::fused::composed_only(|| values(rnn.forward_sequence(x.clone(), m.clone())));
+            assert_close(
+                &fused_seq,
+                &plain_seq,
+                1e-5,
+                1e-5,
+                &format!("{what} inference"),
+            );
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! The masked LSTM over a whole sequence, forward and hand-written backward, on row-major
+//! slices. Layout: step-major rows (`t·B + b`), gate blocks `i f g o` as in PyTorch, and the
+//! projected inputs already hold `x·W_ih + b_ih + b_hh`.
+//!
+//! A padded step (`t >= length[b]`) carries the previous `h` and `c` unchanged, so the state at
+//! the last step is each row's state at its last real token, and an empty row stays zero.
+
+use rayon::prelude::*;
+
+use super::activation::{sigmoid, tanh};
+use super::gemm::{Operand, matmul};
+use super::{Shape, par_rows};
+
+/// What the backward pass needs from the forward one.
+#[derive(Clone)]
+pub(crate) struct LstmTrace {
+    /// `[T·B, H]` the cell states (carried at padded steps).
+    pub cells: Vec<f32>,
+    /// `[T·B, 4H]` the activated gates `i f g o` (zero at padded steps).
+    pub gates: Vec<f32>,
+}
+
+impl std::fmt::Debug for LstmTrace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LstmTrace")
+            .field("cells", &self.cells.len())
+            .field("gates", &self.gates.len())
+            .finish()
+    }
+}
+
+/// Runs the sequence: returns the hidden states `[T·B, H]`, and the trace when `trace`.
+pub(crate) fn forward(
+    proj: &[f32],
+    weight_hh: &[f32],
+    shape: &Shape,
+    trace: bool,
+) -> (Vec<f32>, Option<LstmTrace>) {
+    let Shape {
+        steps,
+        batch,
+        hidden,
+        ..
+    } = *shape;
+    let (bh, g4) = (batch * hidden, 4 * hidden);
+    assert_eq!(proj.len(), steps * batch * g4, "lstm: projection shape");
+    assert_eq!(weight_hh.len(), hidden * g4, "lstm: weight shape");
+
+    let mut hs = vec![0.0f32; steps * bh];
+    let mut cells = vec![0.0f32; if trace { steps * bh } else { bh }];
+    let mut gates = vec![0.0f32; if trace { steps * batch * g4 } else { 0 }];
+    let mut pre = vec![0.0f32; batch * g4];
+
+    for t in 0..steps {
+        pre.copy_from_slice(&proj[t * batch * g4..(t + 1) * batch * g4]);
+        let (h_done, h_rest) = hs.split_at_mut(t * bh);
+        let h_prev = (t > 0).then(|| &h_done[(t - 1) * bh..]);
+        if let Some(h_prev) = h_prev {
+            matmul(
+                &mut pre,
+                Operand::plain(h_prev),
+                Operand::plain(weight_hh),
+                [batch, g4, hidden],
+                true,
+            );
+        }
+        let h_now = &mut h_rest[..bh];
+        // The cell rows this step writes: in place without a trace, else a fresh step slot
+        // that starts as a copy of the previous one (so padded rows carry it).
+        let c_now: &mut [f32] = if trace {
+            let (c_done, c_rest) = cells.split_at_mut(t * bh);
+            if t > 0 {
+                c_rest[..bh].copy_from_slice(&c_done[(t - 1) * bh..]);
+            }
+            &mut c_rest[..bh]
+        } else {
+            &mut cells[..]
+        };
+        let gates_now: Option<&mut [f32]> =
+            trace.then(|| &mut gates[t * batch * g4..(t + 1) * batch * g4]);
+
+        let row =
+            |b: usize, pre: &mut [f32], c: &mut [f32], h: &mut [f32], g: Option<&mut [f32]>| {
+                if t >= shape.lengths[b] {
+                    match h_prev {
+                        Some(prev) => h.copy_from_slice(&prev[b * hidden..(b + 1) * hidden]),
+                        None => h.fill(0.0),
+                    }
+                    return;
+                }
+                for j in 0..hidden {
+                    let i = sigmoid(pre[j]);
+                    let f = sigmoid(pre[hidden + j]);
+                    let gg = tanh(pre[2 * hidden + j]);
+                    let o = sigmoid(pre[3 * hidden + j]);
+                    let cell = f * c[j] + i * gg;
+                    c[j] = cell;
+                    h[j] = o * tanh(cell);
+                    pre[j] = i;
+                    pre[hidden + j] = f;
+                    pre[2 * hidden + j] = gg;
+                    pre[3 * hidden + j] = o;
+                }
+                if let Some(g) = g {
+                    g.copy_from_slice(pre);
+                }
+            };
+        match gates_now {
+            Some(gates_now) if par_rows(bh) => pre
+                .par_chunks_mut(g4)
+                .zip(c_now.par_chunks_mut(hidden))
+                .zip(h_now.par_chunks_mut(hidden))
+                .zip(gates_now.par_chunks_mut(g4))
+                .enumerate()
+                .for_each(|(b, (((p, c), h), g))| row(b, p, c, h, Some(g))),
+            Some(gates_now) => pre
+                .chunks_mut(g4)
+                .zip(c_now.chunks_mut(hidden))
+                .zip(h_now.chunks_mut(hidden))
+                .zip(gates_now.chunks_mut(g4))
+                .enumerate()
+                .for_each(|(b, (((p, c), h), g))| row(b, p, c, h, Some(g))),
+            None if par_rows(bh) => pre
+                .par_chunks_mut(g4)
+                .zip(c_now.par_chunks_mut(hidden))
+                .zip(h_now.par_chunks_mut(hidden))
+                .enumerate()
+                .for_each(|(b, ((p, c), h))| row(b, p, c, h, None)),
+            None => pre
+                .chunks_mut(g4)
+                .zip(c_now.chunks_mut(hidden))
+                .zip(h_now.chunks_mut(hidden))
+                .enumerate()
+                .for_each(|(b, ((p, c), h))| row(b, p, c, h, None)),
+        }
+    }
+    let trace = trace.then_some(LstmTrace { cells, gates });
+    (hs, trace)
+}
+
+/// Gradients of the sequence: from `grad_hs` `[T·B, H]` (the loss's gradient with respect to
+/// every step's hidden state), the hidden states and the trace of [`forward`], returns the
+/// gradients of the projected inputs `[T·B, 4H]` and of `W_hh` `[H, 4H]`.
+pub(crate) fn backward(
+    grad_hs: &[f32],
+    hs: &[f32],
+    trace: &LstmTrace,
+    weight_hh: &[f32],
+    shape: &Shape,
+) -> (Vec<f32>, Vec<f32>) {
+    let Shape {
+        steps,
+        batch,
+        hidden,
+        ..
+    } = *shape;
+    let (bh, g4) = (batch * hidden, 4 * hidden);
+    assert_eq!(grad_hs.len(), steps * bh, "lstm backward: gradient shape");
+
+    let mut dh = vec![0.0f32; bh];
+    let mut dc = vec![0.0f32; bh];
+    let mut dpre = vec![0.0f32; steps * batch * g4];
+
+    for t in (0..steps).rev() {
+        for (d, g) in dh.iter_mut().zip(&grad_hs[t * bh..(t + 1) * bh]) {
+            *d += g;
+        }
+        let cells = &trace.cells[t * bh..(t + 1) * bh];
+        let c_prev = (t > 0).then(|| &trace.cells[(t - 1) * bh..t * bh]);
+        let gates = &trace.gates[t * batch * g4..(t + 1) * batch * g4];
+        let dpre_now = &mut dpre[t * batch * g4..(t + 1) * batch * g4];
+
+        let row = |b: usize, dh: &mut [f32], dc: &mut [f32], dp: &mut [f32]| {
+            if t >= shape.lengths[b] {
+                // A carried state passes its gradients straight to the previous step.
+                return;
+            }
+            let c = &cells[b * hidden..(b + 1) * hidden];
+            let act = &gates[b * g4..(b + 1) * g4];
+            for j in 0..hidden {
+                let (i, f, g, o) = (
+                    act[j],
+                    act[hidden + j],
+                    act[2 * hidden + j],
+                    act[3 * hidden + j],
+                );
+                let tc = tanh(c[j]);
+                let cp = c_prev.map_or(0.0, |p| p[b * hidden + j]);
+                let dcell = dc[j] + dh[j] * o * (1.0 - tc * tc);
+                let d_o = dh[j] * tc;
+                dp[j] = dcell * g * i * (1.0 - i);
+                dp[hidden + j] = dcell * cp * f * (1.0 - f);
+                dp[2 * hidden + j] = dcell * i * (1.0 - g * g);
+                dp[3 * hidden + j] = d_o * o * (1.0 - o);
+                dc[j] = dcell * f;
+                // Replaced below by this step's contribution through W_hh.
+                dh[j] = 0.0;
+            }
+        };
+        if par_rows(bh) {
+            dh.par_chunks_mut(hidden)
+                .zip(dc.par_chunks_mut(hidden))
+                .zip(dpre_now.par_chunks_mut(g4))
+                .enumerate()
+                .for_each(|(b, ((dh, dc), dp))| row(b, dh, dc, dp));
+        } else {
+            dh.chunks_mut(hidden)
+                .zip(dc.chunks_mut(hidden))
+                .zip(dpre_now.chunks_mut(g4))
+                .enumerate()
+                .for_each(|(b, ((dh, dc), dp))| row(b, dh, dc, dp));
+        }
+        if t > 0 {
+            // dh_{t-1} += dpre_t · W_hhᵀ (zero rows of dpre, at padded steps, add nothing).
+            matmul(
+                &mut dh,
+                Operand::plain(dpre_now),
+                Operand::transposed(weight_hh),
+                [batch, hidden, g4],
+                true,
+            );
+        }
+    }
+
+    // dW_hh = Σ_t h_{t-1}ᵀ · dpre_t, as one product over all steps but the first.
+    let mut dw = vec![0.0f32; hidden * g4];
+    if steps > 1 {
+        matmul(
+            &mut dw,
+            Operand::transposed(&hs[..(steps - 1) * bh]),
+            Operand::plain(&dpre[batch * g4..]),
+            [hidden, g4, (steps - 1) * batch],
+            false,
+        );
+    }
+    (dpre, dw)
+}
