@@ -33,7 +33,10 @@ pub fn device_from_name(name: &str) -> Result<Device> {
     match name {
         #[cfg(feature = "flex")]
         "flex" => Ok(Device::flex()),
+        // burn deprecates ndarray in favour of flex; the design card still names it, so it stays
+        // available as an opt-in feature.
         #[cfg(feature = "ndarray")]
+        #[allow(deprecated)]
         "ndarray" => Ok(Device::ndarray()),
         #[cfg(feature = "wgpu")]
         "wgpu" => Ok(Device::wgpu(Default::default())),
