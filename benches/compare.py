@@ -73,15 +73,16 @@ def main():
     ap.add_argument("--bench-pair", default=default_bench_pair())
     ap.add_argument("--out-dir", default=None, help="JSON and logs (default: <target>/bench-compare)")
     ap.add_argument("--no-build", action="store_true", help="use the existing release binary")
+    ap.add_argument("--ours-bin", default=None, help="a biome-bench binary to run (implies --no-build)")
     ap.add_argument("--skip-torch", action="store_true", help="run ours only")
     args = ap.parse_args()
 
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
     out = Path(args.out_dir or target / "bench-compare")
     out.mkdir(parents=True, exist_ok=True)
-    if not args.no_build:
+    if not args.no_build and not args.ours_bin:
         subprocess.run(["cargo", "build", "--release", "--bin", "biome-bench"], cwd=REPO, check=True)
-    ours_bin = str(target / "release" / "biome-bench")
+    ours_bin = args.ours_bin or str(target / "release" / "biome-bench")
     have_torch = not args.skip_torch and args.bench_pair and Path(args.torch_python).exists()
     if not args.skip_torch and not have_torch:
         print(f"WARNING: no torch side (python {args.torch_python}, bench_pair {args.bench_pair})")

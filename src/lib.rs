@@ -11,6 +11,7 @@
 //! The lower layers are their own crates: `biome-core` (tokens, vocabulary, records, batching,
 //! readers), `biome-modules` (embedders and encoders) and `biome-models` (the classifiers).
 
+pub mod allocator;
 pub mod archive;
 pub mod config;
 pub mod demo;

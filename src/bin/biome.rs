@@ -132,6 +132,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    biome::allocator::keep_freed_memory();
     match run(cli.command) {
         Ok(code) => code,
         Err(e) => {
