@@ -16,6 +16,7 @@ pub mod device;
 pub mod error;
 pub mod pipeline;
 pub mod plot;
+pub mod sparse_adam;
 pub mod trainer;
 
 pub use config::{DataConfig, PipelineConfig};
