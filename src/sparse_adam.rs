@@ -175,6 +175,11 @@ impl SparseAdam {
         }
     }
 
+    /// Whether any table has state (i.e. some sparse table got a gradient).
+    pub fn has_state(&self) -> bool {
+        !self.tables.is_empty()
+    }
+
     /// The steps taken for table `param` (0 if it never had a gradient).
     pub fn table_step(&self, param: ParamId) -> u64 {
         self.tables.get(&param).map_or(0, |t| t.step)
@@ -197,12 +202,19 @@ impl SparseAdam {
         let c = &self.config;
         let device = weight.device();
         let [rows, dim] = weight.dims();
-        let amsgrad = c.amsgrad;
-        let state = self.tables.entry(g.param).or_insert_with(|| TableState {
+        // Owned (not cloned) state, so that the row writes below happen in place where the
+        // backend can (flex does when the storage is not shared).
+        let state = self.tables.remove(&g.param);
+        let TableState {
+            mut step,
+            m: m_all,
+            v: v_all,
+            v_max: v_max_all,
+        } = state.unwrap_or_else(|| TableState {
             step: 0,
             m: Tensor::zeros([rows, dim], &device),
             v: Tensor::zeros([rows, dim], &device),
-            v_max: amsgrad.then(|| Tensor::zeros([rows, dim], &device)),
+            v_max: c.amsgrad.then(|| Tensor::zeros([rows, dim], &device)),
         });
         let index = int_tensor(g.ids, &device);
         let w_rows = weight.clone().select(0, index.clone());
@@ -213,32 +225,33 @@ impl SparseAdam {
         if c.weight_decay > 0.0 {
             grad = grad + w_rows.clone().mul_scalar(c.weight_decay);
         }
-        let m = state
-            .m
+        let m = m_all
             .clone()
             .select(0, index.clone())
             .mul_scalar(c.beta_1)
             .add(grad.clone().mul_scalar(1.0 - c.beta_1));
-        let v = state
-            .v
+        let v = v_all
             .clone()
             .select(0, index.clone())
             .mul_scalar(c.beta_2)
             .add(grad.square().mul_scalar(1.0 - c.beta_2));
-        state.step += 1;
-        let t = state.step as i32;
-        let v_use = match state.v_max.take() {
-            Some(v_max) => {
-                let new_max = v_max.clone().select(0, index.clone()).max_pair(v.clone());
-                state.v_max = Some(v_max.select_assign(
+        step += 1;
+        let t = step as i32;
+        let (v_use, v_max_all) = match v_max_all {
+            Some(v_max_all) => {
+                let new_max = v_max_all
+                    .clone()
+                    .select(0, index.clone())
+                    .max_pair(v.clone());
+                let v_max_all = v_max_all.select_assign(
                     0,
                     index.clone(),
                     new_max.clone(),
                     IndexingUpdateOp::Assign,
-                ));
-                new_max
+                );
+                (new_max, Some(v_max_all))
             }
-            None => v.clone(),
+            None => (v.clone(), None),
         };
         let bc2_sqrt = (1.0 - c.beta_2.powi(t)).sqrt();
         let factor = bc2_sqrt / (1.0 - c.beta_1.powi(t));
@@ -246,14 +259,17 @@ impl SparseAdam {
             .clone()
             .mul_scalar(factor)
             .div(v_use.sqrt().add_scalar(c.epsilon * bc2_sqrt));
-        state.m = state
-            .m
-            .clone()
-            .select_assign(0, index.clone(), m, IndexingUpdateOp::Assign);
-        state.v = state
-            .v
-            .clone()
-            .select_assign(0, index.clone(), v, IndexingUpdateOp::Assign);
+        let m_all = m_all.select_assign(0, index.clone(), m, IndexingUpdateOp::Assign);
+        let v_all = v_all.select_assign(0, index.clone(), v, IndexingUpdateOp::Assign);
+        self.tables.insert(
+            g.param,
+            TableState {
+                step,
+                m: m_all,
+                v: v_all,
+                v_max: v_max_all,
+            },
+        );
         let new_rows = w_rows - update.mul_scalar(lr);
         weight.select_assign(0, index, new_rows, IndexingUpdateOp::Assign)
     }
@@ -284,7 +300,7 @@ impl SparseAdam {
                     .clone()
                     .into_data()
                     .convert::<f32>()
-                    .to_vec::<f32>()
+                    .try_to_vec::<f32>()
                     .expect("f32 moments");
                 for x in values {
                     out.extend(x.to_le_bytes());
@@ -399,7 +415,7 @@ impl ModuleMapper for RowMapper<'_> {
 mod tests {
     use super::*;
     use biome_modules::{WordEmbedding, WordEmbeddingConfig};
-    use burn::optim::{AdamConfig, GradientsParams, Optimizer};
+    use burn::optim::{AdamConfig, GradientsParams};
 
     fn ad() -> Device {
         let d = Device::flex().autodiff();
@@ -408,7 +424,7 @@ mod tests {
     }
 
     fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().convert::<f32>().to_vec::<f32>().unwrap()
+        t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
     }
 
     fn ids(rows: &[Vec<i64>], device: &Device) -> Tensor<2, Int> {
