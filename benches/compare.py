@@ -74,6 +74,11 @@ def main():
     ap.add_argument("--out-dir", default=None, help="JSON and logs (default: <target>/bench-compare)")
     ap.add_argument("--no-build", action="store_true", help="use the existing release binary")
     ap.add_argument("--skip-torch", action="store_true", help="run ours only")
+    ap.add_argument("--sparse-embeddings", action="store_true",
+                    help="ours: the sparse-embedding variant (row-wise AMSGrad on the token table); "
+                         "torch keeps bench_pair.py's dense Adam, which has no sparse option")
+    ap.add_argument("--ours-bin", default=None,
+                    help="biome-bench binary to run (default: <target>/release/biome-bench)")
     args = ap.parse_args()
 
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
@@ -81,7 +86,7 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "--bin", "biome-bench"], cwd=REPO, check=True)
-    ours_bin = str(target / "release" / "biome-bench")
+    ours_bin = args.ours_bin or str(target / "release" / "biome-bench")
     have_torch = not args.skip_torch and args.bench_pair and Path(args.torch_python).exists()
     if not args.skip_torch and not have_torch:
         print(f"WARNING: no torch side (python {args.torch_python}, bench_pair {args.bench_pair})")
@@ -98,8 +103,9 @@ def main():
     keys = WORKLOADS if args.workload == "all" else [args.workload]
     rows, torch_gemm, meta = [], [], {}
     for i, k in enumerate(keys):
+        sparse = ["--sparse-embeddings"] if args.sparse_embeddings else []
         rc, rss_o = run([ours_bin, "--device", args.device, "--workload", k, "--json",
-                         str(out / f"ours_{k}.json")] + common, out / f"ours_{k}.log")
+                         str(out / f"ours_{k}.json")] + common + sparse, out / f"ours_{k}.log")
         o = load(out / f"ours_{k}.json") if rc == 0 else None
         meta["ours"] = o["meta"] if o else meta.get("ours")
         t, rss_t = None, None
