@@ -75,6 +75,9 @@ def main():
     ap.add_argument("--no-build", action="store_true", help="use the existing release binary")
     ap.add_argument("--ours-bin", default=None, help="a biome-bench binary to run (implies --no-build)")
     ap.add_argument("--skip-torch", action="store_true", help="run ours only")
+    ap.add_argument("--sparse-embeddings", action="store_true",
+                    help="ours: the sparse-embedding variant (row-wise AMSGrad on the token table); "
+                         "torch keeps bench_pair.py's dense Adam, which has no sparse option")
     args = ap.parse_args()
 
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
@@ -99,8 +102,9 @@ def main():
     keys = WORKLOADS if args.workload == "all" else [args.workload]
     rows, torch_gemm, meta = [], [], {}
     for i, k in enumerate(keys):
+        sparse = ["--sparse-embeddings"] if args.sparse_embeddings else []
         rc, rss_o = run([ours_bin, "--device", args.device, "--workload", k, "--json",
-                         str(out / f"ours_{k}.json")] + common, out / f"ours_{k}.log")
+                         str(out / f"ours_{k}.json")] + common + sparse, out / f"ours_{k}.log")
         o = load(out / f"ours_{k}.json") if rc == 0 else None
         meta["ours"] = o["meta"] if o else meta.get("ours")
         t, rss_t = None, None

@@ -21,6 +21,7 @@ pub mod input;
 pub mod pipeline;
 pub mod plot;
 pub mod serve;
+pub mod sparse_adam;
 pub mod trainer;
 
 pub use config::{DataConfig, PipelineConfig};

@@ -22,6 +22,10 @@ use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, SgdConfig};
+
+use crate::sparse_adam::{
+    RowGrad, SparseAdam, SparseAdamConfig, row_grads, row_grads_sq_sum, scale_row_grads,
+};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -146,6 +150,30 @@ impl OptimizerConfig {
     }
 }
 
+impl OptimizerConfig {
+    /// The row-wise optimizer of `sparse: true` embedding tables: Adam's hyper-parameters
+    /// (see [`crate::sparse_adam`]); `None` for SGD, which has no row-wise version here.
+    fn sparse(&self, grad_clipping: Option<f32>) -> Option<SparseAdam> {
+        match self {
+            Self::Adam {
+                betas,
+                eps,
+                amsgrad,
+                weight_decay,
+                ..
+            } => Some(SparseAdam::new(SparseAdamConfig {
+                beta_1: betas[0],
+                beta_2: betas[1],
+                epsilon: *eps,
+                amsgrad: *amsgrad,
+                weight_decay: *weight_decay,
+                clip_value: grad_clipping,
+            })),
+            Self::Sgd { .. } => None,
+        }
+    }
+}
+
 /// Training options (AllenNLP trainer names where they exist).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -265,6 +293,9 @@ struct TrainerState {
     bad_epochs: usize,
     model_crc: u32,
     optimizer_crc: u32,
+    /// Checksum of `sparse_optimizer.bin` (the row-wise state of sparse embeddings), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sparse_optimizer_crc: Option<u32>,
 }
 
 const CHECKPOINT_DIR: &str = "checkpoint";
@@ -320,10 +351,11 @@ fn scale_grad<const D: usize>(grads: &mut GradientsParams, id: ParamId, factor: 
 /// `clip_grad_norm_`); returns the norm before clipping.
 fn clip_global_norm(
     grads: &mut GradientsParams,
+    rows: &mut [RowGrad],
     params: &[(ParamId, usize)],
     max_norm: f32,
 ) -> f32 {
-    let mut total: Option<Tensor<1>> = None;
+    let mut total: Option<Tensor<1>> = row_grads_sq_sum(rows);
     for &(id, d) in params {
         let sq = match d {
             1 => grad_sq_sum::<1>(grads, id),
@@ -343,6 +375,7 @@ fn clip_global_norm(
     let norm = float_values(total)[0].sqrt();
     if norm > max_norm {
         let factor = (max_norm / (norm + 1e-6)) as f64;
+        scale_row_grads(rows, factor);
         for &(id, d) in params {
             match d {
                 1 => scale_grad::<1>(grads, id, factor),
@@ -386,6 +419,10 @@ pub struct TrainRun<'a> {
     pub progress: bool,
 }
 
+fn sparse_checkpoint_path(output: &Path) -> PathBuf {
+    output.join(CHECKPOINT_DIR).join("sparse_optimizer.bin")
+}
+
 fn checkpoint_paths(output: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let dir = output.join(CHECKPOINT_DIR);
     (
@@ -422,6 +459,8 @@ pub fn train(
     let ad_device = run.device.clone().autodiff();
     let regularizer = Regularizer::new(&run.config.model.regularizer)?;
     let mut optim = cfg.optimizer.init(cfg.grad_clipping);
+    let mut sparse_optim = cfg.optimizer.sparse(cfg.grad_clipping);
+    let ckpt_sparse = sparse_checkpoint_path(run.output);
     let lr = cfg.optimizer.lr();
     let mut params = ParamList::default();
     model.visit(&mut params);
@@ -440,6 +479,7 @@ pub fn train(
         bad_epochs: 0,
         model_crc: 0,
         optimizer_crc: 0,
+        sparse_optimizer_crc: None,
     };
     if run.resume {
         let text = std::fs::read_to_string(&ckpt_state).map_err(|e| {
@@ -459,6 +499,18 @@ pub fn train(
             .map_err(|e| {
                 BiomeError::archive(&ckpt_optim, format!("unreadable optimizer state: {e}"))
             })?;
+        if let Some(crc) = state.sparse_optimizer_crc {
+            let bytes = read_verified(&ckpt_sparse, crc)?;
+            let sparse = sparse_optim.as_mut().ok_or_else(|| {
+                BiomeError::Invalid(
+                    "the checkpoint has a sparse optimizer state but the optimizer is not adam"
+                        .into(),
+                )
+            })?;
+            sparse
+                .load_bytes(&model, &bytes, run.device)
+                .map_err(|e| BiomeError::archive(&ckpt_sparse, e))?;
+        }
         // Keep exactly the lines of the completed epochs (a crash may have left more).
         if let Ok(text) = std::fs::read_to_string(&metrics_path) {
             let kept: String = text
@@ -535,11 +587,22 @@ pub fn train(
                     value,
                 });
             }
-            let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+            let grads = loss.backward();
+            // Row gradients of `sparse: true` embeddings (their tables get no dense gradient).
+            let mut rows = row_grads(&model, &grads);
+            let mut grads = GradientsParams::from_grads(grads, &model);
             if let Some(max_norm) = cfg.grad_norm {
-                clip_global_norm(&mut grads, &params, max_norm);
+                clip_global_norm(&mut grads, &mut rows, &params, max_norm);
             }
             model = optim.step(lr, model, grads);
+            if !rows.is_empty() {
+                let sparse = sparse_optim.as_mut().ok_or_else(|| {
+                    BiomeError::Invalid(
+                        "sparse: true embeddings need the adam optimizer (row-wise Adam)".into(),
+                    )
+                })?;
+                model = sparse.step(lr, model, rows);
+            }
             loss_sum += value as f64 * idx.len() as f64;
             seen += idx.len();
             bar.set_message(format!(
@@ -618,6 +681,14 @@ pub fn train(
             .to_vec();
         archive::write_atomic(&ckpt_model, &model_bytes)?;
         archive::write_atomic(&ckpt_optim, &optim_bytes)?;
+        state.sparse_optimizer_crc = match &sparse_optim {
+            Some(s) if s.has_state() => {
+                let bytes = s.to_bytes(&model);
+                archive::write_atomic(&ckpt_sparse, &bytes)?;
+                Some(crc32fast::hash(&bytes))
+            }
+            _ => None,
+        };
         state.epochs_completed = epoch;
         state.model_crc = crc32fast::hash(&model_bytes);
         state.optimizer_crc = crc32fast::hash(&optim_bytes);
@@ -717,13 +788,22 @@ mod tests {
         let mut grads = GradientsParams::new();
         grads.register::<1>(a.id, a.val().grad(&g).unwrap());
         grads.register::<2>(b.id, b.val().grad(&g).unwrap());
-        let norm = clip_global_norm(&mut grads, &[(a.id, 1), (b.id, 2)], 1.0);
-        assert!((norm - 5.0).abs() < 1e-5);
+        // A sparse table's row gradient [[0, 12]] counts too -> global norm 13.
+        let mut rows = vec![RowGrad {
+            param: ParamId::new(),
+            ids: vec![4],
+            grad: Tensor::<2>::from_floats([[0.0, 12.0]], &Device::flex()),
+        }];
+        let norm = clip_global_norm(&mut grads, &mut rows, &[(a.id, 1), (b.id, 2)], 1.0);
+        assert!((norm - 13.0).abs() < 1e-4);
         let ga = float_values(grads.get::<1>(a.id).unwrap());
         let gb = float_values(grads.get::<2>(b.id).unwrap());
+        let gr = float_values(rows[0].grad.clone());
         assert!(
-            (ga[0] - 0.6).abs() < 1e-4 && (gb[1] - 0.8).abs() < 1e-4,
-            "{ga:?} {gb:?}"
+            (ga[0] - 3.0 / 13.0).abs() < 1e-4
+                && (gb[1] - 4.0 / 13.0).abs() < 1e-4
+                && (gr[1] - 12.0 / 13.0).abs() < 1e-4,
+            "{ga:?} {gb:?} {gr:?}"
         );
     }
 }

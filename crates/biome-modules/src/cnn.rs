@@ -1,13 +1,16 @@
 //! AllenNLP `CnnEncoder` with exact masking.
 //!
-//! Each n-gram filter is applied as one matmul over the unfolded windows (`[B, W, k·D]` x
-//! `[k·D, F]`); the max-pool only considers windows lying wholly on real tokens, so padding never
+//! Each n-gram filter is one `conv1d` over `[B, D, T]` whose kernel `[F, D, k]` is a view of the
+//! filter's Linear weight `[k·D, F]` (the saved parameter layout is that of a Linear over the
+//! unfolded window `[x_t; ...; x_{t+k-1}]`); the max-pool only considers windows lying wholly on real tokens, so padding never
 //! changes the result (AllenNLP pools over padded windows too). A row with no complete window
 //! (shorter than the filter, or all padding) gives 0 for that filter. Inputs shorter than the
 //! largest filter are padded internally.
 
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
+use burn::tensor::module::conv1d;
+use burn::tensor::ops::ConvOptions;
 use serde::{Deserialize, Serialize};
 
 use crate::activation::Activation;
@@ -142,29 +145,33 @@ impl CnnEncoder {
             x = Tensor::cat(vec![x, Tensor::zeros([b, tp - t, d], &device)], 1);
             maskf = Tensor::cat(vec![maskf, Tensor::zeros([b, tp - t], &device)], 1);
         }
+        // [B, D, T]: channels-first for conv1d (flex makes it contiguous once per call).
+        let xt = x.swap_dims(1, 2);
         let pooled: Vec<Tensor<2>> = self
             .convs
             .iter()
             .zip(&self.ngram_filter_sizes)
             .map(|(conv, &k)| {
                 let w = tp - k + 1;
-                let windows: Vec<Tensor<3>> =
-                    (0..k).map(|j| x.clone().slice_dim(1, j..j + w)).collect();
-                let windows = Tensor::cat(windows, 2); // [B, W, k·D]
-                let out = self.activation.apply(conv.forward(windows)); // [B, W, F]
+                let f = conv.weight.shape().dims::<2>()[1];
+                // The Linear weight `[k·D, F]` (row j·D + d = feature d at offset j) viewed as
+                // conv1d's `[F, D, k]`; the stored parameter layout is unchanged.
+                let weight = conv.weight.val().reshape([k, d, f]).permute([2, 1, 0]);
+                let bias = conv.bias.as_ref().map(|b| b.val());
+                let out = conv1d(xt.clone(), weight, bias, ConvOptions::new([1], [0], [1], 1));
+                let out = self.activation.apply(out); // [B, F, W]
                 // A window is valid when all of its k positions are real tokens.
                 let real: Tensor<2> = (0..k)
                     .map(|j| maskf.clone().slice_dim(1, j..j + w))
                     .reduce(|a, c| a + c)
                     .unwrap();
                 let valid = real.greater_equal_elem(k as f64 - 0.5); // [B, W]
-                let f = out.dims()[2];
                 let none_valid = valid.clone().any_dim(1).bool_not().expand([b, f]); // [B, F]
-                let invalid = valid.bool_not().unsqueeze_dim::<3>(2).expand([b, w, f]);
+                let invalid = valid.bool_not().unsqueeze_dim::<3>(1).expand([b, f, w]);
                 let max = out
                     .mask_fill(invalid, f32::MIN)
-                    .max_dim(1)
-                    .squeeze_dim::<2>(1); // [B, F]
+                    .max_dim(2)
+                    .squeeze_dim::<2>(2); // [B, F]
                 // Rows without a complete window: 0.
                 max.mask_fill(none_valid, 0.0)
             })
@@ -173,6 +180,171 @@ impl CnnEncoder {
         match &self.projection {
             Some(p) => p.forward(pooled),
             None => pooled,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::*;
+
+    /// The previous formulation, kept as an independent reference: explicit windows
+    /// `[B, W, k·D]` (a cat of k shifted slices) through the Linear, masked max-pool.
+    fn reference(enc: &CnnEncoder, x: Tensor<3>, mask: Tensor<2, Bool>) -> Tensor<2> {
+        let [b, t, d] = x.dims();
+        let device = x.device();
+        let max_k = enc.ngram_filter_sizes.iter().copied().max().unwrap();
+        let tp = t.max(max_k);
+        let mut maskf = mask.float();
+        let mut x = x * maskf.clone().unsqueeze_dim::<3>(2);
+        if tp > t {
+            x = Tensor::cat(vec![x, Tensor::zeros([b, tp - t, d], &device)], 1);
+            maskf = Tensor::cat(vec![maskf, Tensor::zeros([b, tp - t], &device)], 1);
+        }
+        let pooled: Vec<Tensor<2>> = enc
+            .convs
+            .iter()
+            .zip(&enc.ngram_filter_sizes)
+            .map(|(conv, &k)| {
+                let w = tp - k + 1;
+                let windows: Vec<Tensor<3>> =
+                    (0..k).map(|j| x.clone().slice_dim(1, j..j + w)).collect();
+                let out = enc.activation.apply(conv.forward(Tensor::cat(windows, 2)));
+                let real: Tensor<2> = (0..k)
+                    .map(|j| maskf.clone().slice_dim(1, j..j + w))
+                    .reduce(|a, c| a + c)
+                    .unwrap();
+                let valid = real.greater_equal_elem(k as f64 - 0.5);
+                let f = out.dims()[2];
+                let none_valid = valid.clone().any_dim(1).bool_not().expand([b, f]);
+                let invalid = valid.bool_not().unsqueeze_dim::<3>(2).expand([b, w, f]);
+                out.mask_fill(invalid, f32::MIN)
+                    .max_dim(1)
+                    .squeeze_dim::<2>(1)
+                    .mask_fill(none_valid, 0.0)
+            })
+            .collect();
+        let pooled = Tensor::cat(pooled, 1);
+        match &enc.projection {
+            Some(p) => p.forward(pooled),
+            None => pooled,
+        }
+    }
+
+    fn encoder(json: &str, d: usize, device: &Device) -> CnnEncoder {
+        serde_json::from_str::<CnnEncoderConfig>(json)
+            .unwrap()
+            .init(d, device)
+            .unwrap()
+    }
+
+    #[test]
+    fn conv_path_equals_window_reference_with_padding() {
+        let device = dev();
+        for (json, t) in [
+            (
+                r#"{"num_filters": 5, "ngram_filter_sizes": [1, 2, 3, 5]}"#,
+                7,
+            ),
+            (
+                r#"{"num_filters": 4, "ngram_filter_sizes": [2, 4], "output_dim": 3,
+                    "conv_layer_activation": "tanh"}"#,
+                6,
+            ),
+            // T shorter than the largest filter.
+            (r#"{"num_filters": 3, "ngram_filter_sizes": [2, 3, 4]}"#, 3),
+        ] {
+            let enc = encoder(json, 6, &device);
+            // Garbage in the padding; row 3 is all padding, row 4 has a hole.
+            let x = randn([5, t, 6], &device) * 3.0;
+            let mut rows: Vec<Vec<bool>> = [t, 1, 2, 0]
+                .iter()
+                .map(|&l| (0..t).map(|i| i < l).collect())
+                .collect();
+            rows.push((0..t).map(|i| i != 1).collect());
+            let mask = mask2(&rows, &device);
+            let got = to_vec(enc.forward(x.clone(), mask.clone()));
+            let want = to_vec(reference(&enc, x, mask));
+            assert_close(&got, &want, 1e-4);
+            let h = enc.output_dim();
+            if enc.projection.is_none() {
+                assert!(got[3 * h..4 * h].iter().all(|v| *v == 0.0));
+            }
+        }
+    }
+
+    #[test]
+    fn conv_path_gradients_equal_window_reference() {
+        let device = ad_dev();
+        let enc = encoder(
+            r#"{"num_filters": 4, "ngram_filter_sizes": [1, 2, 3], "output_dim": 3,
+                "conv_layer_activation": "tanh"}"#,
+            5,
+            &device,
+        );
+        let mask = lengths_mask(&[6, 4, 2, 0], 6, &device);
+        let x0 = randn([4, 6, 5], &device);
+        let head = randn([4, 3], &device);
+        let grads_of = |f: &dyn Fn(Tensor<3>) -> Tensor<2>| {
+            let x = x0.clone().detach().require_grad();
+            let g = (f(x.clone()) * head.clone()).sum().backward();
+            let mut v = to_vec(x.grad(&g).unwrap());
+            for c in &enc.convs {
+                v.extend(to_vec(c.weight.val().grad(&g).unwrap()));
+                v.extend(to_vec(c.bias.as_ref().unwrap().val().grad(&g).unwrap()));
+            }
+            v.extend(to_vec(
+                enc.projection
+                    .as_ref()
+                    .unwrap()
+                    .weight
+                    .val()
+                    .grad(&g)
+                    .unwrap(),
+            ));
+            v
+        };
+        let got = grads_of(&|x| enc.forward(x, mask.clone()));
+        let want = grads_of(&|x| reference(&enc, x, mask.clone()));
+        assert!(got.iter().any(|v| *v != 0.0));
+        assert_close(&got, &want, 1e-4);
+    }
+
+    #[test]
+    fn conv_path_weight_gradient_matches_finite_differences() {
+        // Two bigram filters over D = 2, tanh, fixed inputs (no RNG: the argmax windows are
+        // well separated, so the max-pool is locally smooth); central differences in f32.
+        let device = ad_dev();
+        let mut enc = encoder(
+            r#"{"num_filters": 2, "ngram_filter_sizes": [2], "conv_layer_activation": "tanh"}"#,
+            2,
+            &device,
+        );
+        let xs: Vec<f32> = (0..30).map(|i| (i as f32 * 0.7).sin() * 0.8).collect();
+        let x = Tensor::<3>::from_data(TensorData::new(xs, [3, 5, 2]), &device);
+        let mask = lengths_mask(&[5, 3, 1], 5, &device);
+        let w0: Vec<f32> = (0..8).map(|i| (i as f32 * 1.3).cos() * 0.6).collect();
+        enc.convs[0].weight =
+            burn::module::Param::from_data(TensorData::new(w0.clone(), [4, 2]), &device);
+        let loss = |enc: &CnnEncoder| enc.forward(x.clone(), mask.clone()).sum();
+        let g = loss(&enc).backward();
+        let analytic = to_vec(enc.convs[0].weight.val().grad(&g).unwrap());
+        let eps = 1e-3f32;
+        for i in 0..w0.len() {
+            let mut at = |delta: f32| {
+                let mut w = w0.clone();
+                w[i] += delta;
+                enc.convs[0].weight =
+                    burn::module::Param::from_data(TensorData::new(w, [4, 2]), &device);
+                to_vec(loss(&enc))[0]
+            };
+            let numeric = (at(eps) - at(-eps)) / (2.0 * eps);
+            assert!(
+                (numeric - analytic[i]).abs() < 5e-3,
+                "weight {i}: numeric {numeric} vs analytic {}",
+                analytic[i]
+            );
         }
     }
 }

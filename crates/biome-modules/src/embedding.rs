@@ -32,6 +32,13 @@ pub struct WordEmbeddingConfig {
     /// see [`crate::pretrained`]. Used by [`WordEmbeddingConfig::init_with_vocab`].
     #[serde(default)]
     pub pretrained_file: Option<PathBuf>,
+    /// Row-wise gradient (AllenNLP's / PyTorch's `sparse=True`): in training only the rows the
+    /// batch looks up get a gradient, and the trainer updates just those rows with a lazy
+    /// (row-wise) Adam, see [`crate::sparse`]. Saves the dense `[vocab, dim]` gradient and
+    /// the optimizer's passes over the whole table; the moments of rows absent from a batch
+    /// are not decayed that step (as `torch.optim.SparseAdam`).
+    #[serde(default)]
+    pub sparse: bool,
 }
 
 impl WordEmbeddingConfig {
@@ -42,6 +49,7 @@ impl WordEmbeddingConfig {
             trainable: true,
             projection_dim: None,
             pretrained_file: None,
+            sparse: false,
         }
     }
 
@@ -132,6 +140,7 @@ impl WordEmbeddingConfig {
             weight,
             projection,
             trainable: self.trainable,
+            sparse: self.sparse,
         }
     }
 }
@@ -145,6 +154,9 @@ pub struct WordEmbedding {
     pub projection: Option<Linear>,
     /// `false`: the table is detached in the forward pass (frozen).
     pub trainable: bool,
+    /// Row-wise gradients in training (see [`WordEmbeddingConfig::sparse`]).
+    #[module(skip)]
+    pub sparse: bool,
 }
 
 impl WordEmbedding {
@@ -167,17 +179,48 @@ impl WordEmbedding {
     /// - returns `[B, T, D]`, zero where `id == 0`
     pub fn forward(&self, ids: Tensor<2, Int>) -> Tensor<3> {
         let mask = ids.clone().not_equal_elem(0).float().unsqueeze_dim::<3>(2);
-        let mut weight = self.weight.val();
-        if !self.trainable {
-            weight = weight.detach();
-        }
+        let weight = self.weight.val();
+        let x = if !self.trainable {
+            embedding(weight.detach(), ids)
+        } else if self.sparse && weight.is_autodiff() {
+            self.sparse_lookup(weight, ids)
+        } else {
+            embedding(weight, ids)
+        };
         // Multiplying by the mask zeroes the padding output and the gradient of row 0.
-        let x = embedding(weight, ids) * mask.clone();
+        let x = x * mask.clone();
         match &self.projection {
             // Projection bias must not leak into padding positions.
             Some(p) => p.forward(x) * mask,
             None => x,
         }
+    }
+
+    /// Embed from a gradient leaf holding only the rows `ids` use (recorded for the trainer).
+    fn sparse_lookup(&self, weight: Tensor<2>, ids: Tensor<2, Int>) -> Tensor<3> {
+        let shape = ids.dims();
+        let device = ids.device();
+        let host: Vec<i64> = ids
+            .into_data()
+            .convert::<i64>()
+            .try_into_vec::<i64>()
+            .expect("int ids");
+        let (unique, local) = crate::sparse::unique_ids(&host);
+        let n = unique.len();
+        let index = Tensor::<1, Int>::from_data(TensorData::new(unique.clone(), [n]), &device);
+        // Gather on the plain backend: the table takes no part in the graph.
+        let rows = weight
+            .inner()
+            .select(0, index.inner())
+            .autodiff()
+            .require_grad();
+        crate::sparse::record(crate::sparse::SparseLookup {
+            param: self.weight.id,
+            ids: unique,
+            rows: rows.clone(),
+        });
+        let local = Tensor::<2, Int>::from_data(TensorData::new(local, shape), &device);
+        embedding(rows, local)
     }
 
     /// Look up ids of rank 3 (e.g. characters `[B, T, C]`) -> `[B, T, C, D]`.
@@ -285,5 +328,70 @@ mod tests {
         let err = serde_json::from_str::<WordEmbeddingConfig>(r#"{"embedding_dim": 8, "x": 1}"#)
             .unwrap_err();
         assert!(err.to_string().contains("unknown field"));
+    }
+}
+
+#[cfg(test)]
+mod sparse_tests {
+    use super::*;
+    use crate::sparse::take_lookups;
+    use crate::test_util::*;
+
+    #[test]
+    fn sparse_row_gradients_equal_the_dense_gradient_rows() {
+        let device = ad_dev();
+        let dense = WordEmbeddingConfig::new(3).init(9, &device);
+        let mut sparse = dense.clone();
+        sparse.sparse = true;
+        let ids1 = ints2(&[vec![4, 2, 0, 4], vec![7, 0, 0, 0]], &device);
+        let ids2 = ints2(&[vec![2, 8, 1], vec![0, 0, 0]], &device);
+        let head = randn([2, 4, 3], &device);
+        let head2 = randn([2, 3, 3], &device);
+        let loss = |e: &WordEmbedding| {
+            (e.forward(ids1.clone()) * head.clone()).sum()
+                + (e.forward(ids2.clone()).powi_scalar(2) * head2.clone()).sum()
+        };
+        // Forward values agree.
+        assert_eq!(
+            to_vec(dense.forward(ids1.clone())),
+            to_vec(sparse.forward(ids1.clone()))
+        );
+        take_lookups(&[sparse.weight.id]);
+        let g = loss(&dense).backward();
+        let want = to_vec(dense.weight.val().grad(&g).unwrap());
+        let g = loss(&sparse).backward();
+        assert!(sparse.weight.val().grad(&g).is_none(), "no dense gradient");
+        let lookups = take_lookups(&[sparse.weight.id]);
+        assert_eq!(lookups.len(), 2);
+        assert_eq!(lookups[0].ids, vec![0, 2, 4, 7]);
+        assert_eq!(lookups[1].ids, vec![0, 1, 2, 8]);
+        let mut got = vec![0f32; 27];
+        for l in &lookups {
+            let rows = to_vec(l.rows.grad(&g).unwrap());
+            for (i, id) in l.ids.iter().enumerate() {
+                for c in 0..3 {
+                    got[*id as usize * 3 + c] += rows[i * 3 + c];
+                }
+            }
+        }
+        assert_close(&got, &want, 1e-6);
+        assert!(take_lookups(&[sparse.weight.id]).is_empty());
+    }
+
+    #[test]
+    fn sparse_is_dense_without_autodiff_and_serde_default_false() {
+        let device = dev();
+        let mut cfg = WordEmbeddingConfig::new(3);
+        cfg.sparse = true;
+        let emb = cfg.init(6, &device);
+        let ids = ints2(&[vec![1, 5, 0]], &device);
+        let out = to_vec(emb.forward(ids));
+        assert_eq!(out.len(), 9);
+        assert!(take_lookups(&[emb.weight.id]).is_empty());
+        let c: WordEmbeddingConfig =
+            serde_json::from_str(r#"{"embedding_dim": 2, "sparse": true}"#).unwrap();
+        assert!(c.sparse);
+        let c: WordEmbeddingConfig = serde_json::from_str(r#"{"embedding_dim": 2}"#).unwrap();
+        assert!(!c.sparse);
     }
 }

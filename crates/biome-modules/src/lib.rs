@@ -20,6 +20,7 @@ pub mod recurrent;
 pub mod rnn;
 pub mod seq2seq;
 pub mod seq2vec;
+pub mod sparse;
 pub mod text_field;
 pub mod transformer;
 
