@@ -42,10 +42,7 @@ mod tests {
         assert_eq!(libmimalloc_sys::mi_option_use_numa_nodes - 1, PURGE_DELAY);
         if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
             assert!(keep_freed_memory());
-            assert_eq!(
-                unsafe { libmimalloc_sys::mi_option_get(PURGE_DELAY) },
-                -1
-            );
+            assert_eq!(unsafe { libmimalloc_sys::mi_option_get(PURGE_DELAY) }, -1);
         }
     }
 }
