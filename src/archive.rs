@@ -55,7 +55,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write().map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         BiomeError::io(path, e)
-    })
+    })?;
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => sync_dir(dir),
+        _ => Ok(()),
+    }
+}
+
+/// Make the renames inside `dir` durable (a rename is only on disk once its folder is synced).
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| BiomeError::io(dir, e))
 }
 
 /// The weights of `module` as burnpack bytes.
@@ -104,17 +115,32 @@ pub fn save<M: Module + Clone>(
     vocab: &Vocabulary,
     model: &M,
 ) -> Result<()> {
+    save_weights(dir, config, vocab, &module_bytes(model)?)
+}
+
+/// Write a complete archive into `dir` from burnpack `weights` (see [`module_bytes`]).
+pub fn save_weights(
+    dir: &Path,
+    config: &PipelineConfig,
+    vocab: &Vocabulary,
+    weights: &[u8],
+) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| BiomeError::io(dir, e))?;
-    let files: [(&str, Vec<u8>); 3] = [
-        (CONFIG, config.to_json().into_bytes()),
-        (VOCABULARY, vocab.to_json().into_bytes()),
-        (WEIGHTS, module_bytes(model)?),
+    let config_json = config.to_json();
+    let vocab_json = vocab.to_json();
+    let files: [(&str, &[u8]); 3] = [
+        (CONFIG, config_json.as_bytes()),
+        (VOCABULARY, vocab_json.as_bytes()),
+        (WEIGHTS, weights),
     ];
     let mut sums = BTreeMap::new();
-    for (name, bytes) in &files {
+    for (name, bytes) in files {
         write_atomic(&dir.join(name), bytes)?;
         sums.insert(name.to_string(), crc32fast::hash(bytes));
     }
+    // A crash here leaves new files under the old manifest: the folder fails its checksums
+    // until the next save (a resumed run rewrites the archive from its checkpoint).
+    crate::pause::point("archive-files-written");
     let manifest = Manifest {
         format: FORMAT_NAME.into(),
         format_version: FORMAT_VERSION,
@@ -163,6 +189,12 @@ pub fn open(dir: &Path) -> Result<OpenedArchive> {
             format!("unknown format {:?}", manifest.format),
         ));
     }
+    if manifest.format_version == 0 {
+        return Err(BiomeError::archive(
+            &manifest_path,
+            "corrupted manifest: format_version 0 does not exist",
+        ));
+    }
     if manifest.format_version > FORMAT_VERSION {
         return Err(BiomeError::archive(
             dir,
@@ -180,6 +212,16 @@ pub fn open(dir: &Path) -> Result<OpenedArchive> {
     )?;
     let vocab_bytes = read_checked(dir, VOCABULARY, &manifest)?;
     let vocab = Vocabulary::from_json(&String::from_utf8_lossy(&vocab_bytes))?;
+    if manifest.labels != vocab.tokens(LABELS) {
+        return Err(BiomeError::archive(
+            &manifest_path,
+            format!(
+                "corrupted manifest: labels {:?} differ from the vocabulary's {:?}",
+                manifest.labels,
+                vocab.tokens(LABELS)
+            ),
+        ));
+    }
     let weights = read_checked(dir, WEIGHTS, &manifest)?;
     Ok(OpenedArchive {
         dir: dir.to_path_buf(),

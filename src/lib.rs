@@ -10,10 +10,12 @@
 //! readers), `biome-modules` (embedders and encoders) and `biome-models` (the classifiers).
 
 pub mod archive;
+pub mod checkpoint;
 pub mod config;
 pub mod demo;
 pub mod device;
 pub mod error;
+pub mod pause;
 pub mod pipeline;
 pub mod plot;
 pub mod trainer;
