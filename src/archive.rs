@@ -185,7 +185,7 @@ pub fn open(dir: &Path) -> Result<OpenedArchive> {
         .map_err(|e| BiomeError::archive(&manifest_path, format!("corrupted manifest: {e}")))?;
     if manifest.format != FORMAT_NAME {
         return Err(BiomeError::archive(
-            dir,
+            &manifest_path,
             format!("unknown format {:?}", manifest.format),
         ));
     }
@@ -197,7 +197,7 @@ pub fn open(dir: &Path) -> Result<OpenedArchive> {
     }
     if manifest.format_version > FORMAT_VERSION {
         return Err(BiomeError::archive(
-            dir,
+            &manifest_path,
             format!(
                 "written by biome {} in format version {}, newer than this build reads ({}); \
                  upgrade biome",

@@ -30,6 +30,9 @@ pub const DIR: &str = "checkpoint";
 const NEXT: &str = "checkpoint.next";
 const PREVIOUS: &str = "checkpoint.previous";
 const STATE: &str = "state.json";
+/// CRC-32 of `state.json` in hex: the state holds the other files' checksums, this one its own
+/// (a flipped digit in a metric would otherwise resume with a wrong best value).
+const STATE_CRC: &str = "state.json.crc32";
 /// Weights after the last completed epoch.
 pub const MODEL: &str = "model.bpk";
 /// Optimizer state after the last completed epoch.
@@ -132,6 +135,8 @@ pub fn write(output: &Path, state: &TrainerState, files: &CheckpointFiles<'_>) -
         pause::point("checkpoint-files-written");
         let json = serde_json::to_vec_pretty(&state).expect("trainer state serializes");
         write_synced(&next.join(STATE), &json)?;
+        let crc = format!("{:08x}\n", crc32fast::hash(&json));
+        write_synced(&next.join(STATE_CRC), crc.as_bytes())?;
         sync_dir(&next)
     };
     if let Err(e) = write_next() {
@@ -171,6 +176,19 @@ pub fn read(output: &Path) -> Result<Checkpoint> {
     })?;
     let state_path = dir.join(STATE);
     let text = std::fs::read(&state_path).map_err(|e| BiomeError::io(&state_path, e))?;
+    let crc_path = dir.join(STATE_CRC);
+    let expected = std::fs::read_to_string(&crc_path).map_err(|e| BiomeError::io(&crc_path, e))?;
+    let actual = crc32fast::hash(&text);
+    if u32::from_str_radix(expected.trim(), 16).ok() != Some(actual) {
+        return Err(BiomeError::archive(
+            &state_path,
+            format!(
+                "trainer state is truncated or corrupted (crc {actual:08x}, {STATE_CRC} says \
+                 {:?}); start again without --resume",
+                expected.trim()
+            ),
+        ));
+    }
     let state: TrainerState = serde_json::from_slice(&text).map_err(|e| {
         BiomeError::archive(
             &state_path,

@@ -432,8 +432,14 @@ pub fn train(
             })?;
         best_weights = ckpt.best.clone();
         // A crash may have cut an archive write short, or written the archive of an epoch the
-        // checkpoint does not hold: put back the checkpoint's best model.
-        archive::save_weights(run.output, run.config, run.vocab, &best_weights)?;
+        // checkpoint does not hold: then put back the checkpoint's best model. An intact
+        // archive of that model is left alone (it keeps the config it was trained with).
+        let best_crc = crc32fast::hash(&best_weights);
+        let intact = archive::open(run.output)
+            .is_ok_and(|a| a.manifest.files.get("model.bpk") == Some(&best_crc));
+        if !intact {
+            archive::save_weights(run.output, run.config, run.vocab, &best_weights)?;
+        }
     } else {
         checkpoint::clear(run.output)?;
     }
@@ -674,6 +680,21 @@ mod tests {
             }
             _ => panic!("adam is the default"),
         }
+    }
+
+    #[test]
+    fn non_finite_weights_are_counted() {
+        let device = Device::flex();
+        let linear = burn::nn::LinearConfig::new(2, 2).init(&device);
+        assert_eq!(non_finite_weights(&linear), 0);
+        let linear = burn::nn::Linear {
+            weight: Param::from_tensor(Tensor::<2>::from_floats(
+                [[f32::NAN, 1.0], [f32::INFINITY, f32::NEG_INFINITY]],
+                &device,
+            )),
+            ..linear
+        };
+        assert_eq!(non_finite_weights(&linear), 3);
     }
 
     #[test]
