@@ -226,9 +226,8 @@ pub fn read(output: &Path) -> Result<Checkpoint> {
         bytes.insert(name, data);
     }
     let mut take = |name: &str| bytes.remove(name).expect("read above");
-    let vocab_text = String::from_utf8(take(VOCABULARY)).map_err(|_| {
-        BiomeError::archive(dir.join(VOCABULARY), "vocabulary is not UTF-8 text")
-    })?;
+    let vocab_text = String::from_utf8(take(VOCABULARY))
+        .map_err(|_| BiomeError::archive(dir.join(VOCABULARY), "vocabulary is not UTF-8 text"))?;
     let vocabulary = Vocabulary::from_json(&vocab_text)?;
     Ok(Checkpoint {
         model: take(MODEL),

@@ -10,7 +10,12 @@ use biome::{BiomeError, Pipeline};
 
 use crate::support::{Setup, predictions, run_ok};
 
-pub const FILES: [&str; 4] = ["archive.json", "config.json", "vocabulary.json", "model.bpk"];
+pub const FILES: [&str; 4] = [
+    "archive.json",
+    "config.json",
+    "vocabulary.json",
+    "model.bpk",
+];
 
 /// Byte range of the manifest's `biome_version` value (the one field loading does not check).
 pub fn version_span(manifest: &[u8]) -> std::ops::Range<usize> {
@@ -60,7 +65,13 @@ fn every_file_truncated_flipped_extended_or_removed_gives_a_clear_error() {
         };
         for cut in [0, 1, n / 4, n / 2, n - 2, n - 1] {
             std::fs::write(&path, &bytes[..cut]).unwrap();
-            check_damaged(&out, file, false, &original, &format!("{file} cut at {cut}"));
+            check_damaged(
+                &out,
+                file,
+                false,
+                &original,
+                &format!("{file} cut at {cut}"),
+            );
         }
         for (i, pos) in [0, 1, n / 5, n / 3, n / 2, 2 * n / 3, n - 2, n - 1]
             .into_iter()

@@ -15,9 +15,12 @@ fn a_damaged_checkpoint_is_a_clear_error_on_resume() {
     run_ok(setup.train(&setup.config(1, |j| j), &out, false));
     let resume = || {
         let config = PipelineConfig::from_file(&config_path).unwrap();
-        Pipeline::from_config(config, "flex")
-            .unwrap()
-            .train(&setup.train, Some(&setup.valid), &out, true)
+        Pipeline::from_config(config, "flex").unwrap().train(
+            &setup.train,
+            Some(&setup.valid),
+            &out,
+            true,
+        )
     };
     let dir = out.join("checkpoint");
     for file in [
@@ -53,7 +56,9 @@ fn a_damaged_checkpoint_is_a_clear_error_on_resume() {
                     assert!(
                         matches!(
                             e,
-                            BiomeError::Archive { .. } | BiomeError::Io { .. } | BiomeError::Invalid(_)
+                            BiomeError::Archive { .. }
+                                | BiomeError::Io { .. }
+                                | BiomeError::Invalid(_)
                         ),
                         "{file} {what}: {msg}"
                     );

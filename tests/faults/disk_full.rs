@@ -6,9 +6,7 @@
 
 use std::process::Command;
 
-use crate::support::{
-    Setup, checkpoint_epochs, metrics_epochs, predictions, run_ok, temp_files,
-};
+use crate::support::{Setup, checkpoint_epochs, metrics_epochs, predictions, run_ok, temp_files};
 
 #[test]
 fn disk_full_while_checkpointing_keeps_the_previous_checkpoint() {
@@ -16,7 +14,11 @@ fn disk_full_while_checkpointing_keeps_the_previous_checkpoint() {
     let out = setup.path().join("model");
     run_ok(setup.train(&setup.config(1, |j| j), &out, false));
     let before = predictions(&out);
-    let size = |f: &str| std::fs::metadata(out.join("checkpoint").join(f)).unwrap().len();
+    let size = |f: &str| {
+        std::fs::metadata(out.join("checkpoint").join(f))
+            .unwrap()
+            .len()
+    };
     let (weights, optimizer) = (size("model.bpk"), size("optimizer.bpk"));
     let blocks = (weights + optimizer) / 2 / 512; // ulimit -f counts 512-byte blocks
     assert!(weights < blocks * 512 && blocks * 512 < optimizer);
@@ -26,14 +28,18 @@ fn disk_full_while_checkpointing_keeps_the_previous_checkpoint() {
     let mut limited = Command::new("/bin/sh");
     limited
         .arg("-c")
-        .arg(format!(r#"trap "" XFSZ; ulimit -f {blocks}; exec "$0" "$@""#))
+        .arg(format!(
+            r#"trap "" XFSZ; ulimit -f {blocks}; exec "$0" "$@""#
+        ))
         .arg(train.get_program())
         .args(train.get_args());
     let failed = limited.output().unwrap();
     let stderr = String::from_utf8_lossy(&failed.stderr);
     assert!(!failed.status.success(), "the limit did not bite: {stderr}");
     assert!(
-        stderr.contains("error:") && stderr.contains("optimizer.bpk") && stderr.contains("too large"),
+        stderr.contains("error:")
+            && stderr.contains("optimizer.bpk")
+            && stderr.contains("too large"),
         "the error names the file and the cause: {stderr}"
     );
 

@@ -2,7 +2,7 @@
 //! shipped configs. The answer is a config or `BiomeError::Config` naming the source, never a
 //! panic; and a config that passes validation builds a model without panicking.
 
-use biome::biome_core::{PairExample, Record, build_vocabulary, LABELS};
+use biome::biome_core::{LABELS, PairExample, Record, build_vocabulary};
 use biome::biome_models::{SequencePairClassifier, Weights};
 use biome::{BiomeError, PipelineConfig};
 use proptest::prelude::*;
@@ -33,7 +33,9 @@ fn parse(text: &str) -> Result<Option<PipelineConfig>, TestCaseError> {
             prop_assert!(!message.is_empty());
             Ok(None)
         }
-        Err(other) => Err(TestCaseError::fail(format!("not a config error: {other:?}"))),
+        Err(other) => Err(TestCaseError::fail(format!(
+            "not a config error: {other:?}"
+        ))),
     }
 }
 
@@ -54,7 +56,13 @@ fn build(config: &PipelineConfig) -> Result<(), TestCaseError> {
     let labels = vocab.tokens(LABELS).to_vec();
     let device = biome::device_from_name("flex").unwrap();
     // An error is fine (a clear one); a panic fails the case.
-    let _ = SequencePairClassifier::new(&config.model, &vocab, &labels, Weights::Fresh { seed: 1 }, &device);
+    let _ = SequencePairClassifier::new(
+        &config.model,
+        &vocab,
+        &labels,
+        Weights::Fresh { seed: 1 },
+        &device,
+    );
     Ok(())
 }
 
@@ -90,15 +98,16 @@ fn mutate_value(v: &mut Value, path: &[usize], new: &Value, op: u8) {
 
 /// Values that probe validation: zero, negative, huge, fractional, wrong types.
 fn odd_value() -> impl Strategy<Value = Value> {
+    // mostly numbers: they get past the type checks and reach the validation and the model
     prop_oneof![
-        prop::sample::select(vec![0i64, 1, 2, 3, -1, 7]).prop_map(Value::from),
-        prop::sample::select(vec![0.0f64, -0.5, 0.5, 1.0, 1.5, 1e300]).prop_map(Value::from),
-        Just(Value::Null),
-        any::<bool>().prop_map(Value::Bool),
-        "[a-z_+/-]{0,12}".prop_map(Value::String),
-        Just(Value::Array(vec![])),
-        Just(serde_json::json!([0])),
-        Just(serde_json::json!({})),
+        6 => prop::sample::select(vec![0i64, 1, 2, 3, -1, 7]).prop_map(Value::from),
+        3 => prop::sample::select(vec![0.0f64, -0.5, 0.5, 1.0, 1.5, 1e300]).prop_map(Value::from),
+        1 => Just(Value::Null),
+        1 => any::<bool>().prop_map(Value::Bool),
+        1 => "[a-z_+/-]{0,12}".prop_map(Value::String),
+        1 => Just(Value::Array(vec![])),
+        1 => Just(serde_json::json!([0])),
+        1 => Just(serde_json::json!({})),
     ]
 }
 
@@ -123,8 +132,9 @@ proptest! {
     fn fuzz_config_structural_mutations_build_or_fail_cleanly(
         which in 0usize..3,
         edits in prop::collection::vec(
-            (prop::collection::vec(any::<usize>(), 1..6), odd_value(), 0u8..4),
-            1..4,
+            // op 0 deletes, 1 adds an unknown key (rarely: it always fails), others replace
+            (prop::collection::vec(any::<usize>(), 1..6), odd_value(), 0u8..12),
+            1..3,
         ),
     ) {
         let mut v: Value = serde_json::from_str(SHIPPED[which].1).unwrap();

@@ -8,8 +8,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::support::{
-    Setup, checkpoint_epochs, kill9, metrics_epochs, metrics_without_time, predictions,
-    run_ok, spawn_paused, temp_files, wait_for,
+    Setup, checkpoint_epochs, kill9, metrics_epochs, metrics_without_time, predictions, run_ok,
+    spawn_paused, temp_files, wait_for,
 };
 
 const EPOCHS: usize = 6;
@@ -23,7 +23,10 @@ fn check_after_crash(out: &Path, done: usize) -> usize {
     let metrics = metrics_epochs(out);
     let k = metrics.len();
     assert_eq!(metrics, (1..=k as u64).collect::<Vec<_>>());
-    assert!(k == ckpt || k + 1 == ckpt, "metrics {metrics:?}, checkpoint {ckpt}");
+    assert!(
+        k == ckpt || k + 1 == ckpt,
+        "metrics {metrics:?}, checkpoint {ckpt}"
+    );
     ckpt
 }
 

@@ -37,7 +37,9 @@ impl Setup {
     /// Write a config for `epochs` epochs; `edit` changes its JSON text.
     pub fn config(&self, epochs: usize, edit: impl Fn(String) -> String) -> PathBuf {
         let json = edit(common::config_json(epochs, false).replace("+average/f1", "-loss"));
-        let p = self.path().join(format!("config_{epochs}_{:x}.json", crc32(&json)));
+        let p = self
+            .path()
+            .join(format!("config_{epochs}_{:x}.json", crc32(&json)));
         std::fs::write(&p, json).unwrap();
         p
     }
@@ -63,8 +65,7 @@ impl Setup {
 }
 
 fn crc32(s: &str) -> u32 {
-    s.bytes()
-        .fold(0u32, |h, b| h.rotate_left(5) ^ u32::from(b))
+    s.bytes().fold(0u32, |h, b| h.rotate_left(5) ^ u32::from(b))
 }
 
 /// Run to completion; panics with stderr if it fails.

@@ -422,7 +422,11 @@ fn ends_open(record: &csv::StringRecord) -> bool {
         .is_some_and(|f| f.ends_with('\n') || f.ends_with('\r'))
 }
 
-fn csv_error(e: csv::Error, file: &str, mut line_of: impl FnMut(&csv::Position) -> u64) -> ReadError {
+fn csv_error(
+    e: csv::Error,
+    file: &str,
+    mut line_of: impl FnMut(&csv::Position) -> u64,
+) -> ReadError {
     let file = file.to_owned();
     match e.into_kind() {
         csv::ErrorKind::Io(source) => ReadError::Io { file, source },

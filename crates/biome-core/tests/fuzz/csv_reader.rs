@@ -48,7 +48,10 @@ fn the_valid_file_reads() {
     let ds = read_csv_from(VALID.as_bytes(), "fuzz.csv", &mapping()).unwrap();
     assert_eq!(ds.len(), 4);
     assert_eq!(ds.skipped_empty_label, 1);
-    assert_eq!(ds.examples[1].record1.values(), ["bob \"the\" builder", "y"]);
+    assert_eq!(
+        ds.examples[1].record1.values(),
+        ["bob \"the\" builder", "y"]
+    );
     assert_eq!(ds.examples[2].record1.values(), ["multi\nline", ""]);
 }
 

@@ -30,10 +30,7 @@ pub fn check(result: &Result<Dataset, ReadError>) -> Result<(), TestCaseError> {
         }
         Err(e) => {
             prop_assert!(e.to_string().starts_with("fuzz.jsonl"), "{e}");
-            prop_assert!(
-                e.line().is_some(),
-                "a JSONL error names its line: {e}"
-            );
+            prop_assert!(e.line().is_some(), "a JSONL error names its line: {e}");
         }
     }
     Ok(())
@@ -82,12 +79,20 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
     let value = leaf.prop_recursive(3, 16, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::vec((prop::sample::select(vec!["a", "b", "label", "x"]), inner), 0..4)
-                .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
+            prop::collection::vec(
+                (prop::sample::select(vec!["a", "b", "label", "x"]), inner),
+                0..4
+            )
+            .prop_map(|kv| Value::Object(
+                kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+            )),
         ]
     });
-    prop::collection::vec((prop::sample::select(vec!["a", "b", "label", "x"]), value), 0..4)
-        .prop_map(|kv| {
-            serde_json::Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
-        })
+    prop::collection::vec(
+        (prop::sample::select(vec!["a", "b", "label", "x"]), value),
+        0..4,
+    )
+    .prop_map(|kv| {
+        serde_json::Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    })
 }

@@ -22,7 +22,10 @@ fn line_spans(text: &str) -> Vec<(usize, usize)> {
 }
 
 fn line_of(text: &str, offset: usize) -> u64 {
-    1 + text.as_bytes()[..offset].iter().filter(|&&b| b == b'\n').count() as u64
+    1 + text.as_bytes()[..offset]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count() as u64
 }
 
 /// The examples of `full` that come from rows ending before `offset`.
@@ -115,7 +118,9 @@ fn jsonl_cut_at_every_offset() {
     let skipped_lines: Vec<usize> = lines
         .iter()
         .enumerate()
-        .filter(|(_, (s, e))| text[*s..*e].trim().is_empty() || text[*s..*e].contains("\"label\": \"\""))
+        .filter(|(_, (s, e))| {
+            text[*s..*e].trim().is_empty() || text[*s..*e].contains("\"label\": \"\"")
+        })
         .map(|(i, _)| i)
         .collect();
     for cut in 0..=text.len() {
@@ -129,7 +134,11 @@ fn jsonl_cut_at_every_offset() {
         let (s, e) = lines[i];
         // the object is complete once its closing brace is in
         let content_end = s + text[s..e].trim_end().len();
-        let lines_done = if cut >= content_end && content_end > s { i + 1 } else { i };
+        let lines_done = if cut >= content_end && content_end > s {
+            i + 1
+        } else {
+            i
+        };
         if cut == s || cut >= content_end {
             let ds = result.unwrap_or_else(|err| panic!("cut {cut} after a whole object: {err}"));
             let skipped = skipped_lines.iter().filter(|&&l| l < lines_done).count();
@@ -137,7 +146,11 @@ fn jsonl_cut_at_every_offset() {
                 .iter()
                 .filter(|(s, e)| text[*s..*e].trim().is_empty())
                 .count();
-            assert_eq!(ds.examples, full.examples[..lines_done - skipped], "cut {cut}");
+            assert_eq!(
+                ds.examples,
+                full.examples[..lines_done - skipped],
+                "cut {cut}"
+            );
             assert_eq!(ds.skipped_empty_label, skipped - blank, "cut {cut}");
         } else {
             expect_line_error(result, i as u64 + 1, cut, text);
@@ -155,7 +168,10 @@ fn a_csv_file_without_a_final_line_break_is_refused_with_its_last_line() {
         &csv_reader::mapping(),
     )
     .unwrap_err();
-    assert!(matches!(err, ReadError::Unterminated { line: 3, .. }), "{err}");
+    assert!(
+        matches!(err, ReadError::Unterminated { line: 3, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("line 3"), "{err}");
     // an unterminated quote cut before any line break
     let err = read_csv_from(
