@@ -147,11 +147,15 @@ pub fn write(output: &Path, state: &TrainerState, files: &CheckpointFiles<'_>) -
     }
     let current = output.join(DIR);
     let previous = output.join(PREVIOUS);
-    remove_dir_if_present(&previous)?;
     if current.exists() {
+        // `checkpoint/` only ever comes from a complete `checkpoint.next/`, so a
+        // `checkpoint.previous/` next to it is stale. Without `checkpoint/`, a crash fell
+        // between the renames and `checkpoint.previous/` is the live one: keep it until the
+        // new one is in place.
+        remove_dir_if_present(&previous)?;
         std::fs::rename(&current, &previous).map_err(|e| BiomeError::io(&current, e))?;
-        pause::point("checkpoint-previous-kept");
     }
+    pause::point("checkpoint-previous-kept");
     std::fs::rename(&next, &current).map_err(|e| BiomeError::io(&current, e))?;
     sync_dir(output)?;
     pause::point("checkpoint-swapped");

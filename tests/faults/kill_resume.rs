@@ -51,6 +51,11 @@ fn kill_9_at_any_moment_then_resume_loses_no_epoch() {
     assert!(!out.join("checkpoint").exists() && out.join("checkpoint.previous").exists());
     done = check_after_crash(&out, done);
     assert_eq!(done, 1);
+    // 2b. Resumed from checkpoint.previous and killed at the same moment of the next write:
+    // that previous folder is still the only complete checkpoint and must survive.
+    kill9(spawn_paused(resume(), "checkpoint-previous-kept"));
+    assert!(!out.join("checkpoint").exists() && out.join("checkpoint.previous").exists());
+    done = check_after_crash(&out, done);
 
     // 3. Killed inside an archive write (new weights under the old manifest), then
     // 4. killed right after a swap, before metrics.jsonl caught up.
