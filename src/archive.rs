@@ -23,8 +23,10 @@ const CONFIG: &str = "config.json";
 const VOCABULARY: &str = "vocabulary.json";
 const WEIGHTS: &str = "model.bpk";
 
-/// `archive.json`.
+/// `archive.json`. Read strictly (unknown keys and repeated file names are errors): it is the
+/// one file without a checksum, so anything unexpected in it means damage, not a variant.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Manifest {
     /// Always `biome-model`.
     pub format: String,
@@ -35,7 +37,34 @@ pub struct Manifest {
     /// Label names in class order.
     pub labels: Vec<String>,
     /// File name → CRC-32 of its bytes.
+    #[serde(deserialize_with = "unique_keys")]
     pub files: BTreeMap<String, u32>,
+}
+
+/// A JSON object as a map, refusing a key given twice (serde's map would keep the last one).
+fn unique_keys<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<BTreeMap<String, u32>, D::Error> {
+    struct Unique;
+    impl<'de> serde::de::Visitor<'de> for Unique {
+        type Value = BTreeMap<String, u32>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object of file names and checksums")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> std::result::Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((name, crc)) = map.next_entry::<String, u32>()? {
+                if out.insert(name.clone(), crc).is_some() {
+                    return Err(serde::de::Error::custom(format!("{name:?} listed twice")));
+                }
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_map(Unique)
 }
 
 /// Write `bytes` to `path` through a temporary file and a rename, so readers see the old file
@@ -99,8 +128,8 @@ fn read_checked(dir: &Path, name: &str, manifest: &Manifest) -> Result<Vec<u8>> 
         return Err(BiomeError::archive(
             &path,
             format!(
-                "checksum mismatch ({} bytes, crc {actual:08x}, expected {expected:08x}): \
-                 the file is truncated or corrupted",
+                "checksum mismatch ({} bytes, crc {actual:08x}, expected {expected:08x} by \
+                 {MANIFEST}): the file is truncated or corrupted (or {MANIFEST} is)",
                 bytes.len()
             ),
         ));
@@ -203,6 +232,16 @@ pub fn open(dir: &Path) -> Result<OpenedArchive> {
                  upgrade biome",
                 manifest.biome_version, manifest.format_version, FORMAT_VERSION
             ),
+        ));
+    }
+    if let Some(extra) = manifest
+        .files
+        .keys()
+        .find(|name| ![CONFIG, VOCABULARY, WEIGHTS].contains(&name.as_str()))
+    {
+        return Err(BiomeError::archive(
+            &manifest_path,
+            format!("corrupted manifest: it lists an unknown file {extra:?}"),
         ));
     }
     let config_bytes = read_checked(dir, CONFIG, &manifest)?;

@@ -95,6 +95,35 @@ fn every_file_truncated_flipped_extended_or_removed_gives_a_clear_error() {
 }
 
 #[test]
+fn a_manifest_with_an_unknown_key_or_a_file_listed_twice_is_refused() {
+    // Found by fuzzing: duplicating a piece of archive.json made an unknown key
+    // ("bformat_version"), listed a file twice or listed a file ".json", and the archive
+    // loaded anyway.
+    let setup = Setup::new();
+    let out = trained_archive(&setup);
+    let path = out.join("archive.json");
+    let manifest = std::fs::read_to_string(&path).unwrap();
+    let unknown = manifest.replace(
+        "\"format_version\"",
+        "\"bformat_version\": 1, \"format_version\"",
+    );
+    std::fs::write(&path, unknown).unwrap();
+    let err = Pipeline::load(&out, "flex").err().unwrap().to_string();
+    assert!(
+        err.contains("archive.json") && err.contains("bformat_version"),
+        "{err}"
+    );
+    let twice = manifest.replace("\"model.bpk\"", "\"vocabulary.json\": 1, \"model.bpk\"");
+    std::fs::write(&path, twice).unwrap();
+    let err = Pipeline::load(&out, "flex").err().unwrap().to_string();
+    assert!(err.contains("listed twice"), "{err}");
+    let extra = manifest.replace("\"model.bpk\"", "\".json\": 1, \"model.bpk\"");
+    std::fs::write(&path, extra).unwrap();
+    let err = Pipeline::load(&out, "flex").err().unwrap().to_string();
+    assert!(err.contains("unknown file \".json\""), "{err}");
+}
+
+#[test]
 fn newer_format_garbage_manifest_and_missing_folder_are_named() {
     let setup = Setup::new();
     let out = trained_archive(&setup);
