@@ -12,7 +12,7 @@ use crate::support::{
     spawn_paused, temp_files, wait_for,
 };
 
-const EPOCHS: usize = 6;
+const EPOCHS: usize = 8;
 
 /// What must hold after any crash: the checkpoint holds at least `done` epochs (nothing
 /// completed is lost) and `metrics.jsonl` is a prefix 1..=k of it, missing at most the epoch
@@ -66,8 +66,9 @@ fn kill_9_at_any_moment_then_resume_loses_no_epoch() {
     done = check_after_crash(&out, done);
     assert_eq!(metrics_epochs(&out).len() + 1, done);
 
-    // 5. Killed by the clock, once shortly after an epoch completed and once mid-epoch.
-    for delay_ms in [0u64, 150] {
+    // 5. Killed by the clock, once right after an epoch completed and once a little later
+    // (mid-epoch on a loaded machine, maybe an epoch or two later on an idle one).
+    for delay_ms in [0u64, 40] {
         if done >= EPOCHS - 1 {
             break;
         }
@@ -86,19 +87,19 @@ fn kill_9_at_any_moment_then_resume_loses_no_epoch() {
         kill9(child);
         done = check_after_crash(&out, target);
     }
-    assert!(done < EPOCHS, "the test must still have epochs to resume");
 
-    // 6. The last resume finishes; it starts right after the last completed epoch.
+    // 6. The last resume finishes; it starts right after the last completed epoch (and trains
+    // nothing if the clock-timed kill came after the last one).
     let finished = run_ok(resume());
     let stderr = String::from_utf8_lossy(&finished.stderr);
-    let first = stderr
-        .lines()
-        .find(|l| l.starts_with("epoch "))
-        .expect("progress lines");
-    assert!(
-        first.starts_with(&format!("epoch {}/{EPOCHS}:", done + 1)),
-        "resumed at {first:?}, after {done} completed epochs"
-    );
+    let first = stderr.lines().find(|l| l.starts_with("epoch "));
+    match first {
+        Some(first) => assert!(
+            first.starts_with(&format!("epoch {}/{EPOCHS}:", done + 1)),
+            "resumed at {first:?}, after {done} completed epochs"
+        ),
+        None => assert_eq!(done, EPOCHS, "nothing trained after {done} epochs"),
+    }
     assert_eq!(
         metrics_epochs(&out),
         (1..=EPOCHS as u64).collect::<Vec<_>>()

@@ -46,7 +46,7 @@ impl Setup {
 
     /// `biome train` for `config` into `out`.
     pub fn train(&self, config: &Path, out: &Path, resume: bool) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_biome"));
+        let mut cmd = Command::new(biome_bin());
         cmd.arg("train")
             .arg("--config")
             .arg(config)
@@ -62,6 +62,12 @@ impl Setup {
         }
         cmd
     }
+}
+
+/// The `biome` binary under test: `BIOME_TEST_BIN` if set (a release build, or a copy when a
+/// target folder shared between checkouts may hold another checkout's binary), else cargo's.
+pub fn biome_bin() -> std::ffi::OsString {
+    std::env::var_os("BIOME_TEST_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_biome").into())
 }
 
 fn crc32(s: &str) -> u32 {
