@@ -23,8 +23,10 @@ const CONFIG: &str = "config.json";
 const VOCABULARY: &str = "vocabulary.json";
 const WEIGHTS: &str = "model.bpk";
 
-/// `archive.json`.
+/// `archive.json`. Read strictly (unknown keys and repeated file names are errors): it is the
+/// one file without a checksum, so anything unexpected in it means damage, not a variant.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Manifest {
     /// Always `biome-model`.
     pub format: String,
@@ -35,7 +37,34 @@ pub struct Manifest {
     /// Label names in class order.
     pub labels: Vec<String>,
     /// File name → CRC-32 of its bytes.
+    #[serde(deserialize_with = "unique_keys")]
     pub files: BTreeMap<String, u32>,
+}
+
+/// A JSON object as a map, refusing a key given twice (serde's map would keep the last one).
+fn unique_keys<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<BTreeMap<String, u32>, D::Error> {
+    struct Unique;
+    impl<'de> serde::de::Visitor<'de> for Unique {
+        type Value = BTreeMap<String, u32>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object of file names and checksums")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> std::result::Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((name, crc)) = map.next_entry::<String, u32>()? {
+                if out.insert(name.clone(), crc).is_some() {
+                    return Err(serde::de::Error::custom(format!("{name:?} listed twice")));
+                }
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_map(Unique)
 }
 
 /// Write `bytes` to `path` through a temporary file and a rename, so readers see the old file
@@ -55,7 +84,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write().map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         BiomeError::io(path, e)
-    })
+    })?;
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => sync_dir(dir),
+        _ => Ok(()),
+    }
+}
+
+/// Make the renames inside `dir` durable (a rename is only on disk once its folder is synced).
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| BiomeError::io(dir, e))
 }
 
 /// The weights of `module` as burnpack bytes.
@@ -88,8 +128,8 @@ fn read_checked(dir: &Path, name: &str, manifest: &Manifest) -> Result<Vec<u8>> 
         return Err(BiomeError::archive(
             &path,
             format!(
-                "checksum mismatch ({} bytes, crc {actual:08x}, expected {expected:08x}): \
-                 the file is truncated or corrupted",
+                "checksum mismatch ({} bytes, crc {actual:08x}, expected {expected:08x} by \
+                 {MANIFEST}): the file is truncated or corrupted (or {MANIFEST} is)",
                 bytes.len()
             ),
         ));
@@ -104,17 +144,32 @@ pub fn save<M: Module + Clone>(
     vocab: &Vocabulary,
     model: &M,
 ) -> Result<()> {
+    save_weights(dir, config, vocab, &module_bytes(model)?)
+}
+
+/// Write a complete archive into `dir` from burnpack `weights` (see [`module_bytes`]).
+pub fn save_weights(
+    dir: &Path,
+    config: &PipelineConfig,
+    vocab: &Vocabulary,
+    weights: &[u8],
+) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| BiomeError::io(dir, e))?;
-    let files: [(&str, Vec<u8>); 3] = [
-        (CONFIG, config.to_json().into_bytes()),
-        (VOCABULARY, vocab.to_json().into_bytes()),
-        (WEIGHTS, module_bytes(model)?),
+    let config_json = config.to_json();
+    let vocab_json = vocab.to_json();
+    let files: [(&str, &[u8]); 3] = [
+        (CONFIG, config_json.as_bytes()),
+        (VOCABULARY, vocab_json.as_bytes()),
+        (WEIGHTS, weights),
     ];
     let mut sums = BTreeMap::new();
-    for (name, bytes) in &files {
+    for (name, bytes) in files {
         write_atomic(&dir.join(name), bytes)?;
         sums.insert(name.to_string(), crc32fast::hash(bytes));
     }
+    // A crash here leaves new files under the old manifest: the folder fails its checksums
+    // until the next save (a resumed run rewrites the archive from its checkpoint).
+    crate::pause::point("archive-files-written");
     let manifest = Manifest {
         format: FORMAT_NAME.into(),
         format_version: FORMAT_VERSION,
@@ -159,18 +214,34 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
         .map_err(|e| BiomeError::archive(&manifest_path, format!("corrupted manifest: {e}")))?;
     if manifest.format != FORMAT_NAME {
         return Err(BiomeError::archive(
-            dir,
+            &manifest_path,
             format!("unknown format {:?}", manifest.format),
+        ));
+    }
+    if manifest.format_version == 0 {
+        return Err(BiomeError::archive(
+            &manifest_path,
+            "corrupted manifest: format_version 0 does not exist",
         ));
     }
     if manifest.format_version > FORMAT_VERSION {
         return Err(BiomeError::archive(
-            dir,
+            &manifest_path,
             format!(
                 "written by biome {} in format version {}, newer than this build reads ({}); \
                  upgrade biome",
                 manifest.biome_version, manifest.format_version, FORMAT_VERSION
             ),
+        ));
+    }
+    if let Some(extra) = manifest
+        .files
+        .keys()
+        .find(|name| ![CONFIG, VOCABULARY, WEIGHTS].contains(&name.as_str()))
+    {
+        return Err(BiomeError::archive(
+            &manifest_path,
+            format!("corrupted manifest: it lists an unknown file {extra:?}"),
         ));
     }
     Ok(manifest)
@@ -179,6 +250,7 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
 /// Read and verify an archive folder.
 pub fn open(dir: &Path) -> Result<OpenedArchive> {
     let manifest = read_manifest(dir)?;
+    let manifest_path = dir.join(MANIFEST);
     let config_bytes = read_checked(dir, CONFIG, &manifest)?;
     let config = PipelineConfig::from_json_str(
         &String::from_utf8_lossy(&config_bytes),
@@ -186,6 +258,16 @@ pub fn open(dir: &Path) -> Result<OpenedArchive> {
     )?;
     let vocab_bytes = read_checked(dir, VOCABULARY, &manifest)?;
     let vocab = Vocabulary::from_json(&String::from_utf8_lossy(&vocab_bytes))?;
+    if manifest.labels != vocab.tokens(LABELS) {
+        return Err(BiomeError::archive(
+            &manifest_path,
+            format!(
+                "corrupted manifest: labels {:?} differ from the vocabulary's {:?}",
+                manifest.labels,
+                vocab.tokens(LABELS)
+            ),
+        ));
+    }
     let weights = read_checked(dir, WEIGHTS, &manifest)?;
     Ok(OpenedArchive {
         dir: dir.to_path_buf(),

@@ -73,6 +73,16 @@ pub enum BiomeError {
     /// The server could not start or run.
     #[error(transparent)]
     Serve(#[from] crate::serve::ServeError),
+    /// Training diverged: the weights hold NaN or infinite values after an epoch.
+    #[error(
+        "training stopped: {count} weights became NaN or infinite in epoch {epoch}; the last good checkpoint and model are kept (lower the learning rate or set grad_norm)"
+    )]
+    NonFiniteWeights {
+        /// Epoch (1-based).
+        epoch: usize,
+        /// How many weights are not finite.
+        count: usize,
+    },
     /// Invalid training input or options.
     #[error("{0}")]
     Invalid(String),

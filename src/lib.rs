@@ -13,11 +13,13 @@
 
 pub mod allocator;
 pub mod archive;
+pub mod checkpoint;
 pub mod config;
 pub mod demo;
 pub mod device;
 pub mod error;
 pub mod input;
+pub mod pause;
 pub mod pipeline;
 pub mod plot;
 pub mod serve;

@@ -11,6 +11,7 @@ use biome_models::{Prediction, RecordTensors, SequencePairClassifier, Weights};
 use burn::prelude::*;
 
 use crate::archive;
+use crate::checkpoint;
 use crate::config::PipelineConfig;
 use crate::error::{BiomeError, Result};
 use crate::trainer::{self, TrainRun, TrainSummary};
@@ -149,22 +150,17 @@ impl Pipeline {
                 .map_err(|err| BiomeError::Invalid(format!("training example {}: {err}", i + 1)))?;
         }
         std::fs::create_dir_all(output).map_err(|e| BiomeError::io(output, e))?;
-        // The vocabulary is a function of the training data, saved so a resumed run uses the
-        // very same one.
-        let vocab_path = output.join("checkpoint").join("vocabulary.json");
-        let vocab = if resume && vocab_path.exists() {
-            Vocabulary::load(&vocab_path)?
-        } else {
-            let v = build_vocabulary(
+        // The vocabulary is a function of the training data; a resumed run takes the one in
+        // its checkpoint so it uses the very same one.
+        let checkpoint = resume.then(|| checkpoint::read(output)).transpose()?;
+        let vocab = match &checkpoint {
+            Some(c) => c.vocabulary.clone(),
+            None => build_vocabulary(
                 train,
                 &self.batcher.tokenizer,
                 self.config.record_mode(),
                 &self.config.vocabulary_options(),
-            );
-            std::fs::create_dir_all(output.join("checkpoint"))
-                .map_err(|e| BiomeError::io(output, e))?;
-            v.save(&vocab_path)?;
-            v
+            ),
         };
         let labels = vocab.tokens(LABELS).to_vec();
         let ad_device = self.device.clone().autodiff();
@@ -188,7 +184,7 @@ impl Pipeline {
             train,
             validation,
             output,
-            resume,
+            resume: checkpoint.as_ref(),
             device: &self.device,
             progress: true,
         };

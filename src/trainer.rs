@@ -10,8 +10,7 @@
 //! needs control over the batch order and the dropout seed of every epoch.
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use biome_core::{Batcher, PairExample, Vocabulary, bucket_batches_seeded, sequential_batches};
@@ -30,6 +29,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::archive;
+use crate::checkpoint::{self, Checkpoint, CheckpointFiles, TrainerState};
 use crate::config::PipelineConfig;
 use crate::error::{BiomeError, Result};
 
@@ -283,23 +283,6 @@ pub struct TrainSummary {
     pub stopped_early: bool,
 }
 
-/// The state saved after every epoch so that `--resume` continues exactly.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct TrainerState {
-    epochs_completed: usize,
-    best_value: Option<f64>,
-    best_epoch: usize,
-    best_metrics: BTreeMap<String, f64>,
-    bad_epochs: usize,
-    model_crc: u32,
-    optimizer_crc: u32,
-    /// Checksum of `sparse_optimizer.bin` (the row-wise state of sparse embeddings), if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    sparse_optimizer_crc: Option<u32>,
-}
-
-const CHECKPOINT_DIR: &str = "checkpoint";
-
 /// Mean loss and metrics of `model` over `examples` (no autodiff, no dropout).
 pub fn evaluate_examples(
     model: &SequencePairClassifier,
@@ -411,36 +394,29 @@ pub struct TrainRun<'a> {
     pub validation: Option<&'a [PairExample]>,
     /// The output folder.
     pub output: &'a Path,
-    /// Continue from the last completed epoch in `output`.
-    pub resume: bool,
+    /// Continue from this checkpoint (read from `output` by [`checkpoint::read`]).
+    pub resume: Option<&'a Checkpoint>,
     /// The plain device; training runs on its autodiff version.
     pub device: &'a Device,
     /// Show a progress bar on stderr.
     pub progress: bool,
 }
 
-fn sparse_checkpoint_path(output: &Path) -> PathBuf {
-    output.join(CHECKPOINT_DIR).join("sparse_optimizer.bin")
-}
+#[derive(Default)]
+struct NonFinite(usize);
 
-fn checkpoint_paths(output: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let dir = output.join(CHECKPOINT_DIR);
-    (
-        dir.join("model.bpk"),
-        dir.join("optimizer.bpk"),
-        dir.join("state.json"),
-    )
-}
-
-fn read_verified(path: &Path, crc: u32) -> Result<Vec<u8>> {
-    let bytes = std::fs::read(path).map_err(|e| BiomeError::io(path, e))?;
-    if crc32fast::hash(&bytes) != crc {
-        return Err(BiomeError::archive(
-            path,
-            "checkpoint file is truncated or corrupted (checksum mismatch)",
-        ));
+impl ModuleVisitor for NonFinite {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let bad = param.val().is_finite().bool_not().int().sum();
+        self.0 += biome_models::int_values(bad)[0] as usize;
     }
-    Ok(bytes)
+}
+
+/// Number of NaN or infinite weights in `model`.
+fn non_finite_weights<M: Module>(model: &M) -> usize {
+    let mut count = NonFinite::default();
+    model.visit(&mut count);
+    count.0
 }
 
 /// Train `model` (built on the autodiff device); returns the best model (plain device) and a
@@ -460,70 +436,58 @@ pub fn train(
     let regularizer = Regularizer::new(&run.config.model.regularizer)?;
     let mut optim = cfg.optimizer.init(cfg.grad_clipping);
     let mut sparse_optim = cfg.optimizer.sparse(cfg.grad_clipping);
-    let ckpt_sparse = sparse_checkpoint_path(run.output);
     let lr = cfg.optimizer.lr();
     let mut params = ParamList::default();
     model.visit(&mut params);
     let params = params.0;
 
-    std::fs::create_dir_all(run.output.join(CHECKPOINT_DIR))
-        .map_err(|e| BiomeError::io(run.output, e))?;
+    std::fs::create_dir_all(run.output).map_err(|e| BiomeError::io(run.output, e))?;
     let metrics_path = run.output.join("metrics.jsonl");
-    let (ckpt_model, ckpt_optim, ckpt_state) = checkpoint_paths(run.output);
+    let vocab_json = run.vocab.to_json();
 
-    let mut state = TrainerState {
-        epochs_completed: 0,
-        best_value: None,
-        best_epoch: 0,
-        best_metrics: BTreeMap::new(),
-        bad_epochs: 0,
-        model_crc: 0,
-        optimizer_crc: 0,
-        sparse_optimizer_crc: None,
-    };
-    if run.resume {
-        let text = std::fs::read_to_string(&ckpt_state).map_err(|e| {
-            BiomeError::Invalid(format!(
-                "--resume: no completed epoch to resume in {} ({e})",
-                run.output.display()
-            ))
-        })?;
-        state = serde_json::from_str(&text).map_err(|e| {
-            BiomeError::archive(&ckpt_state, format!("corrupted trainer state: {e}"))
-        })?;
-        let model_bytes = read_verified(&ckpt_model, state.model_crc)?;
-        model = archive::load_module_bytes(model, model_bytes, &ckpt_model)?;
-        let optim_bytes = read_verified(&ckpt_optim, state.optimizer_crc)?;
+    // The checkpoint is the truth about the run; the archive and metrics.jsonl are derived
+    // from it, so after a crash at any moment they are rewritten to match it.
+    let mut state = TrainerState::default();
+    let mut best_weights: Vec<u8> = vec![];
+    if let Some(ckpt) = run.resume {
+        state = ckpt.state.clone();
+        let model_path = ckpt.dir.join(checkpoint::MODEL);
+        model = archive::load_module_bytes(model, ckpt.model.clone(), &model_path)?;
         optim = optim
-            .from_bytes(burn::tensor::Bytes::from_bytes_vec(optim_bytes))
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(ckpt.optimizer.clone()))
             .map_err(|e| {
-                BiomeError::archive(&ckpt_optim, format!("unreadable optimizer state: {e}"))
+                BiomeError::archive(
+                    ckpt.dir.join(checkpoint::OPTIMIZER),
+                    format!("unreadable optimizer state: {e}"),
+                )
             })?;
-        if let Some(crc) = state.sparse_optimizer_crc {
-            let bytes = read_verified(&ckpt_sparse, crc)?;
+        if let Some(bytes) = &ckpt.sparse_optimizer {
+            let path = ckpt.dir.join(checkpoint::SPARSE_OPTIMIZER);
             let sparse = sparse_optim.as_mut().ok_or_else(|| {
-                BiomeError::Invalid(
-                    "the checkpoint has a sparse optimizer state but the optimizer is not adam"
-                        .into(),
+                BiomeError::archive(
+                    &path,
+                    "the checkpoint has a sparse-embedding optimizer state but the optimizer \
+                     is not adam",
                 )
             })?;
             sparse
-                .load_bytes(&model, &bytes, run.device)
-                .map_err(|e| BiomeError::archive(&ckpt_sparse, e))?;
+                .load_bytes(&model, bytes, run.device)
+                .map_err(|e| BiomeError::archive(&path, e))?;
         }
-        // Keep exactly the lines of the completed epochs (a crash may have left more).
-        if let Ok(text) = std::fs::read_to_string(&metrics_path) {
-            let kept: String = text
-                .lines()
-                .take(state.epochs_completed)
-                .map(|l| format!("{l}\n"))
-                .collect();
-            archive::write_atomic(&metrics_path, kept.as_bytes())?;
+        best_weights = ckpt.best.clone();
+        // A crash may have cut an archive write short, or written the archive of an epoch the
+        // checkpoint does not hold: then put back the checkpoint's best model. An intact
+        // archive of that model is left alone (it keeps the config it was trained with).
+        let best_crc = crc32fast::hash(&best_weights);
+        let intact = archive::open(run.output)
+            .is_ok_and(|a| a.manifest.files.get("model.bpk") == Some(&best_crc));
+        if !intact {
+            archive::save_weights(run.output, run.config, run.vocab, &best_weights)?;
         }
     } else {
-        archive::write_atomic(&metrics_path, b"")?;
-        let _ = std::fs::remove_file(&ckpt_state);
+        checkpoint::clear(run.output)?;
     }
+    write_metrics(&metrics_path, &state.metrics)?;
 
     let lengths: Vec<usize> = run
         .train
@@ -628,6 +592,12 @@ pub fn train(
             )?),
             _ => None,
         };
+        // The last step of an epoch can blow the weights up without a loss to show it: never
+        // let such a model become the archive or the checkpoint.
+        let bad = non_finite_weights(&valid_model);
+        if bad > 0 {
+            return Err(BiomeError::NonFiniteWeights { epoch, count: bad });
+        }
         let chosen = val_metrics.as_ref().unwrap_or(&train_metrics);
         let value = *chosen.get(&goal.name).ok_or_else(|| {
             BiomeError::Invalid(format!(
@@ -641,7 +611,8 @@ pub fn train(
             state.best_epoch = epoch;
             state.best_metrics = chosen.clone();
             state.bad_epochs = 0;
-            archive::save(run.output, run.config, run.vocab, &valid_model)?;
+            best_weights = archive::module_bytes(&valid_model)?;
+            archive::save_weights(run.output, run.config, run.vocab, &best_weights)?;
         } else {
             state.bad_epochs += 1;
         }
@@ -657,7 +628,8 @@ pub fn train(
             }
         }
         line.insert("elapsed_s".into(), started.elapsed().as_secs_f64().into());
-        append_line(&metrics_path, &serde_json::Value::Object(line).to_string())?;
+        state.metrics.push(serde_json::Value::Object(line));
+        state.epochs_completed = epoch;
         if run.progress {
             eprintln!(
                 "epoch {epoch}/{}: training loss {:.4}{} ({:.1}s)",
@@ -673,31 +645,29 @@ pub fn train(
                 started.elapsed().as_secs_f64()
             );
         }
-        // Checkpoint: weights and optimizer first, the state that points at them last.
         let model_bytes = archive::module_bytes(&model)?;
         let optim_bytes = optim
             .into_bytes()
             .map_err(|e| BiomeError::Invalid(format!("cannot serialize optimizer state: {e}")))?
             .to_vec();
-        archive::write_atomic(&ckpt_model, &model_bytes)?;
-        archive::write_atomic(&ckpt_optim, &optim_bytes)?;
-        state.sparse_optimizer_crc = match &sparse_optim {
-            Some(s) if s.has_state() => {
-                let bytes = s.to_bytes(&model);
-                archive::write_atomic(&ckpt_sparse, &bytes)?;
-                Some(crc32fast::hash(&bytes))
-            }
-            _ => None,
-        };
-        state.epochs_completed = epoch;
-        state.model_crc = crc32fast::hash(&model_bytes);
-        state.optimizer_crc = crc32fast::hash(&optim_bytes);
-        archive::write_atomic(
-            &ckpt_state,
-            serde_json::to_string_pretty(&state)
-                .expect("state")
-                .as_bytes(),
+        let sparse_bytes = sparse_optim
+            .as_ref()
+            .filter(|s| s.has_state())
+            .map(|s| s.to_bytes(&model));
+        checkpoint::write(
+            run.output,
+            &state,
+            &CheckpointFiles {
+                model: &model_bytes,
+                optimizer: &optim_bytes,
+                best: &best_weights,
+                vocabulary: vocab_json.as_bytes(),
+                sparse_optimizer: sparse_bytes.as_deref(),
+            },
         )?;
+        // Only now is the epoch completed: metrics.jsonl never lists an epoch that a resumed
+        // run would train again.
+        write_metrics(&metrics_path, &state.metrics)?;
         let _ = crate::plot::training_curve(&metrics_path, &run.output.join("training_curve.svg"));
     }
     if let Some(p) = cfg.patience
@@ -719,14 +689,10 @@ pub fn train(
     ))
 }
 
-fn append_line(path: &Path, line: &str) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| BiomeError::io(path, e))?;
-    writeln!(f, "{line}").map_err(|e| BiomeError::io(path, e))?;
-    f.sync_data().map_err(|e| BiomeError::io(path, e))
+/// Write `metrics.jsonl`: one line per completed epoch, replaced as a whole.
+fn write_metrics(path: &Path, lines: &[serde_json::Value]) -> Result<()> {
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    archive::write_atomic(path, text.as_bytes())
 }
 
 fn progress_bar(show: bool, len: u64) -> indicatif::ProgressBar {
@@ -774,6 +740,21 @@ mod tests {
             }
             _ => panic!("adam is the default"),
         }
+    }
+
+    #[test]
+    fn non_finite_weights_are_counted() {
+        let device = Device::flex();
+        let linear = burn::nn::LinearConfig::new(2, 2).init(&device);
+        assert_eq!(non_finite_weights(&linear), 0);
+        let linear = burn::nn::Linear {
+            weight: Param::from_tensor(Tensor::<2>::from_floats(
+                [[f32::NAN, 1.0], [f32::INFINITY, f32::NEG_INFINITY]],
+                &device,
+            )),
+            ..linear
+        };
+        assert_eq!(non_finite_weights(&linear), 3);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! file and the 1-based line, and for a missing column the columns that do exist: the user must
 //! be able to fix the file from the message alone.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -54,6 +54,19 @@ pub enum ReadError {
         /// The file.
         file: String,
         /// 1-based line where the row with the open quote starts.
+        line: u64,
+    },
+    /// The input does not end with a line break, so its last row may have been cut off (a
+    /// partly copied or partly downloaded file). A cut CSV row often still has the right number
+    /// of columns, so it cannot be told from a complete one: it is refused, never guessed.
+    #[error(
+        "{file}, line {line}: the last row does not end with a line break, so it may be cut off \
+         (a truncated file?); if the row is complete, end the file with a newline"
+    )]
+    Unterminated {
+        /// The file.
+        file: String,
+        /// 1-based line where the last row starts.
         line: u64,
     },
     /// Text that is not valid UTF-8.
@@ -124,6 +137,26 @@ pub enum ReadError {
         /// The file.
         file: String,
     },
+}
+
+impl ReadError {
+    /// The 1-based line the error is about, when it is about one.
+    pub fn line(&self) -> Option<u64> {
+        match self {
+            Self::ColumnCount { line, .. }
+            | Self::BadQuoting { line, .. }
+            | Self::Unterminated { line, .. }
+            | Self::InvalidUtf8 { line, .. }
+            | Self::Csv { line, .. }
+            | Self::Json { line, .. }
+            | Self::MissingKey { line, .. }
+            | Self::BadValue { line, .. } => Some(*line),
+            Self::Io { .. }
+            | Self::Mapping { .. }
+            | Self::MissingColumn { .. }
+            | Self::UnsupportedFormat { .. } => None,
+        }
+    }
 }
 
 /// Examples read from one source.
@@ -203,9 +236,73 @@ pub fn read_csv(path: impl AsRef<Path>, mapping: &DataMapping) -> Result<Dataset
     read_csv_from(file, &name, mapping)
 }
 
+/// Passes reads through, remembering the last byte (so a missing final line break can be
+/// seen) and where the line breaks are (so errors name the right line).
+///
+/// The csv crate's own line numbers are one short for every CRLF line end, and a record's
+/// start byte can point at the line breaks before it; counting here is exact for both.
+struct Tracked<R> {
+    inner: R,
+    offset: u64,
+    last: Option<u8>,
+    /// `(offset, byte)` of each `\r` and `\n` not yet passed by [`Tracked::line_at`].
+    breaks: VecDeque<(u64, u8)>,
+    /// `\n` bytes before the breaks still in `breaks`.
+    newlines: u64,
+}
+
+impl<R> Tracked<R> {
+    fn new(inner: R) -> Self {
+        Self {
+            inner,
+            offset: 0,
+            last: None,
+            breaks: VecDeque::new(),
+            newlines: 0,
+        }
+    }
+
+    /// 1-based line of the record the csv crate says starts at `byte` (queries must not go
+    /// backwards). Line breaks at that byte belong to earlier lines: records never start with
+    /// one, since the csv crate skips empty lines.
+    fn line_at(&mut self, byte: u64) -> u64 {
+        let mut start = byte;
+        while let Some(&(at, b)) = self.breaks.front() {
+            if at > start {
+                break;
+            }
+            if at == start {
+                start += 1;
+            }
+            if b == b'\n' {
+                self.newlines += 1;
+            }
+            self.breaks.pop_front();
+        }
+        1 + self.newlines
+    }
+}
+
+impl<R: Read> Read for Tracked<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if b == b'\n' || b == b'\r' {
+                self.breaks.push_back((self.offset + i as u64, b));
+            }
+        }
+        self.offset += n as u64;
+        if n > 0 {
+            self.last = Some(buf[n - 1]);
+        }
+        Ok(n)
+    }
+}
+
 /// Reads CSV with a header row from `reader`; `source_name` names it in errors. Header names
-/// are trimmed; every row must have as many columns as the header. Rows whose label is empty are
-/// skipped and counted; without a label column in the mapping, examples have no label.
+/// are trimmed; every row must have as many columns as the header, and the input must end with
+/// a line break (a truncated file is an error, not a shorter last row). Rows whose label is
+/// empty are skipped and counted; without a label column in the mapping, examples have no label.
 pub fn read_csv_from<R: Read>(
     reader: R,
     source_name: &str,
@@ -217,10 +314,10 @@ pub fn read_csv_from<R: Read>(
         .has_headers(true)
         .flexible(false)
         .trim(csv::Trim::Headers)
-        .from_reader(reader);
+        .from_reader(Tracked::new(reader));
     let headers: Vec<String> = csv_reader
         .headers()
-        .map_err(|e| csv_error(e, source_name))?
+        .map_err(|e| csv_error(e, source_name, |_| 1))?
         .iter()
         .map(str::to_owned)
         .collect();
@@ -251,6 +348,8 @@ pub fn read_csv_from<R: Read>(
     let mut record = csv::StringRecord::new();
     // line of the previous row when its last field ended with a line break (see `ends_open`)
     let mut open_line = None;
+    // where the last row (or the header) starts
+    let mut last_line = 1;
     loop {
         match csv_reader.read_record(&mut record) {
             Ok(false) => {
@@ -259,6 +358,16 @@ pub fn read_csv_from<R: Read>(
                     // column count
                     return Err(ReadError::BadQuoting { file: file(), line });
                 }
+                if csv_reader
+                    .get_ref()
+                    .last
+                    .is_some_and(|b| b != b'\n' && b != b'\r')
+                {
+                    return Err(ReadError::Unterminated {
+                        file: file(),
+                        line: last_line,
+                    });
+                }
                 break;
             }
             Ok(true) => {}
@@ -266,13 +375,17 @@ pub fn read_csv_from<R: Read>(
                 // An unterminated quote swallows the rest of the input into one field, which
                 // usually surfaces as a wrong column count at the last row: say what happened.
                 if ends_open(&record) {
-                    let line = record.position().map_or(0, csv::Position::line);
+                    let byte = record.position().map_or(0, csv::Position::byte);
+                    let line = csv_reader.get_mut().line_at(byte);
                     return Err(ReadError::BadQuoting { file: file(), line });
                 }
-                return Err(csv_error(e, source_name));
+                let tracked = csv_reader.get_mut();
+                return Err(csv_error(e, source_name, |p| tracked.line_at(p.byte())));
             }
         }
-        let line = record.position().map_or(0, csv::Position::line);
+        let byte = record.position().map_or(0, csv::Position::byte);
+        let line = csv_reader.get_mut().line_at(byte);
+        last_line = line;
         open_line = ends_open(&record).then_some(line);
         let get = |i: usize| record.get(i).unwrap_or_default().to_owned();
         let label = match label_col {
@@ -309,13 +422,17 @@ fn ends_open(record: &csv::StringRecord) -> bool {
         .is_some_and(|f| f.ends_with('\n') || f.ends_with('\r'))
 }
 
-fn csv_error(e: csv::Error, file: &str) -> ReadError {
+fn csv_error(
+    e: csv::Error,
+    file: &str,
+    mut line_of: impl FnMut(&csv::Position) -> u64,
+) -> ReadError {
     let file = file.to_owned();
     match e.into_kind() {
         csv::ErrorKind::Io(source) => ReadError::Io { file, source },
         csv::ErrorKind::Utf8 { pos, .. } => ReadError::InvalidUtf8 {
             file,
-            line: pos.map_or(1, |p| p.line()),
+            line: pos.as_ref().map_or(1, &mut line_of),
         },
         csv::ErrorKind::UnequalLengths {
             pos,
@@ -323,7 +440,7 @@ fn csv_error(e: csv::Error, file: &str) -> ReadError {
             len,
         } => ReadError::ColumnCount {
             file,
-            line: pos.map_or(0, |p| p.line()),
+            line: pos.as_ref().map_or(0, &mut line_of),
             expected: expected_len,
             found: len,
         },

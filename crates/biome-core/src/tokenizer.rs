@@ -41,7 +41,7 @@ impl Tokenizer {
     }
 
     /// Tokenizes `text`: truncates to `max_length` characters, optionally lowercases, splits on
-    /// Unicode word boundaries and drops whitespace-only segments. Punctuation is kept, one token
+    /// Unicode word boundaries, trims whitespace off each segment and drops empty ones. Punctuation is kept, one token
     /// per segment. An empty or whitespace-only text gives no tokens.
     pub fn tokenize(&self, text: &str) -> Vec<String> {
         let text = match self.config.max_length {
@@ -56,8 +56,11 @@ impl Tokenizer {
             text
         };
         let limit = self.config.max_tokens.unwrap_or(usize::MAX);
+        // A segment can mix whitespace with a joiner or combining mark that UAX #29 attaches to
+        // it (" \u{200d}"): trim it, so no token carries whitespace.
         text.split_word_bounds()
-            .filter(|segment| !segment.chars().all(char::is_whitespace))
+            .map(str::trim)
+            .filter(|segment| !segment.is_empty())
             .take(limit)
             .map(str::to_owned)
             .collect()
@@ -139,6 +142,15 @@ mod tests {
             ..Default::default()
         });
         assert!(t.tokenize("abc").is_empty());
+    }
+
+    #[test]
+    fn whitespace_joined_to_a_mark_is_trimmed() {
+        // Found by fuzzing: UAX #29 keeps a joiner or combining mark with the whitespace before
+        // it, which made tokens like " \u{200d}".
+        assert_eq!(tok(" \u{200d}"), ["\u{200d}"]);
+        assert_eq!(tok("a\t\u{301}b"), ["a", "\u{301}", "b"]);
+        assert_eq!(tok("\u{a0}\u{200d} x"), ["\u{200d}", "x"]);
     }
 
     #[test]
