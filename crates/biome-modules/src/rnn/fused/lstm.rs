@@ -52,18 +52,20 @@ pub(crate) fn forward(
     let mut pre = vec![0.0f32; batch * g4];
 
     for t in 0..steps {
-        pre.copy_from_slice(&proj[t * batch * g4..(t + 1) * batch * g4]);
         let (h_done, h_rest) = hs.split_at_mut(t * bh);
         let h_prev = (t > 0).then(|| &h_done[(t - 1) * bh..]);
-        if let Some(h_prev) = h_prev {
-            matmul(
+        // pre = h_{t-1}·W_hh; the projected inputs are added in the gate pass (no copy of them).
+        match h_prev {
+            Some(h_prev) => matmul(
                 &mut pre,
                 Operand::plain(h_prev),
                 Operand::plain(weight_hh),
                 [batch, g4, hidden],
-                true,
-            );
+                false,
+            ),
+            None => pre.fill(0.0),
         }
+        let xp = &proj[t * batch * g4..(t + 1) * batch * g4];
         let h_now = &mut h_rest[..bh];
         // The cell rows this step writes: in place without a trace, else a fresh step slot
         // that starts as a copy of the previous one (so padded rows carry it).
@@ -79,55 +81,40 @@ pub(crate) fn forward(
         let gates_now: Option<&mut [f32]> =
             trace.then(|| &mut gates[t * batch * g4..(t + 1) * batch * g4]);
 
-        let row =
-            |b: usize, pre: &mut [f32], c: &mut [f32], h: &mut [f32], g: Option<&mut [f32]>| {
-                if t >= shape.lengths[b] {
-                    match h_prev {
-                        Some(prev) => h.copy_from_slice(&prev[b * hidden..(b + 1) * hidden]),
-                        None => h.fill(0.0),
-                    }
-                    return;
+        let row = |b: usize, pre: &[f32], c: &mut [f32], h: &mut [f32], g: Option<&mut [f32]>| {
+            if t >= shape.lengths[b] {
+                match h_prev {
+                    Some(prev) => h.copy_from_slice(&prev[b * hidden..(b + 1) * hidden]),
+                    None => h.fill(0.0),
                 }
-                for j in 0..hidden {
-                    let i = sigmoid(pre[j]);
-                    let f = sigmoid(pre[hidden + j]);
-                    let gg = tanh(pre[2 * hidden + j]);
-                    let o = sigmoid(pre[3 * hidden + j]);
-                    let cell = f * c[j] + i * gg;
-                    c[j] = cell;
-                    h[j] = o * tanh(cell);
-                    pre[j] = i;
-                    pre[hidden + j] = f;
-                    pre[2 * hidden + j] = gg;
-                    pre[3 * hidden + j] = o;
-                }
-                if let Some(g) = g {
-                    g.copy_from_slice(pre);
-                }
-            };
+                return;
+            }
+            let x = &xp[b * g4..(b + 1) * g4];
+            lstm_cell(x, pre, c, h, g, hidden);
+        };
         match gates_now {
             Some(gates_now) if par_rows(bh) => pre
-                .par_chunks_mut(g4)
+                .par_chunks(g4)
                 .zip(c_now.par_chunks_mut(hidden))
                 .zip(h_now.par_chunks_mut(hidden))
                 .zip(gates_now.par_chunks_mut(g4))
                 .enumerate()
                 .for_each(|(b, (((p, c), h), g))| row(b, p, c, h, Some(g))),
             Some(gates_now) => pre
-                .chunks_mut(g4)
+                .chunks(g4)
                 .zip(c_now.chunks_mut(hidden))
                 .zip(h_now.chunks_mut(hidden))
                 .zip(gates_now.chunks_mut(g4))
                 .enumerate()
                 .for_each(|(b, (((p, c), h), g))| row(b, p, c, h, Some(g))),
             None if par_rows(bh) => pre
-                .par_chunks_mut(g4)
+                .par_chunks(g4)
                 .zip(c_now.par_chunks_mut(hidden))
                 .zip(h_now.par_chunks_mut(hidden))
                 .enumerate()
                 .for_each(|(b, ((p, c), h))| row(b, p, c, h, None)),
             None => pre
-                .chunks_mut(g4)
+                .chunks(g4)
                 .zip(c_now.chunks_mut(hidden))
                 .zip(h_now.chunks_mut(hidden))
                 .enumerate()
@@ -136,6 +123,62 @@ pub(crate) fn forward(
     }
     let trace = trace.then_some(LstmTrace { cells, gates });
     (hs, trace)
+}
+
+/// One row of one step: gates from the projected inputs `x` `[4H]` plus `h·W_hh` `[4H]`, the
+/// cell state `c` `[H]` updated in place, the hidden state written to `h`, and the activated
+/// gates to `gates` when given. Every slice is cut to its exact length first, so the loops
+/// carry no bounds checks and vectorise.
+#[inline(always)]
+fn lstm_cell(
+    x: &[f32],
+    hw: &[f32],
+    c: &mut [f32],
+    h: &mut [f32],
+    gates: Option<&mut [f32]>,
+    hidden: usize,
+) {
+    let n = hidden;
+    let (xi, xf, xg, xo) = (&x[..n], &x[n..2 * n], &x[2 * n..3 * n], &x[3 * n..4 * n]);
+    let (pi, pf, pg, po) = (
+        &hw[..n],
+        &hw[n..2 * n],
+        &hw[2 * n..3 * n],
+        &hw[3 * n..4 * n],
+    );
+    let (c, h) = (&mut c[..n], &mut h[..n]);
+    match gates {
+        Some(g) => {
+            let (gi, rest) = g.split_at_mut(n);
+            let (gf, rest) = rest.split_at_mut(n);
+            let (gg, go) = rest.split_at_mut(n);
+            let (gg, go) = (&mut gg[..n], &mut go[..n]);
+            for j in 0..n {
+                let i = sigmoid(xi[j] + pi[j]);
+                let f = sigmoid(xf[j] + pf[j]);
+                let g = tanh(xg[j] + pg[j]);
+                let o = sigmoid(xo[j] + po[j]);
+                let cell = f * c[j] + i * g;
+                c[j] = cell;
+                h[j] = o * tanh(cell);
+                gi[j] = i;
+                gf[j] = f;
+                gg[j] = g;
+                go[j] = o;
+            }
+        }
+        None => {
+            for j in 0..n {
+                let i = sigmoid(xi[j] + pi[j]);
+                let f = sigmoid(xf[j] + pf[j]);
+                let g = tanh(xg[j] + pg[j]);
+                let o = sigmoid(xo[j] + po[j]);
+                let cell = f * c[j] + i * g;
+                c[j] = cell;
+                h[j] = o * tanh(cell);
+            }
+        }
+    }
 }
 
 /// Gradients of the sequence: from `grad_hs` `[T·B, H]` (the loss's gradient with respect to
