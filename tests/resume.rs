@@ -2,12 +2,10 @@
 //! random number generator is per process, and tests running in parallel threads would draw
 //! from it between our seeding and our use.
 
-use std::path::Path;
-
 use biome::{Pipeline, PipelineConfig};
 
 mod common;
-use common::{write_config, write_data};
+use common::{metrics_without_time, write_config, write_data};
 
 #[test]
 fn resume_after_interruption_equals_an_uninterrupted_run() {
@@ -28,17 +26,6 @@ fn resume_after_interruption_equals_an_uninterrupted_run() {
     let summary = b.train(&train, Some(&valid), &cut, true).unwrap();
     assert_eq!(summary.epochs_completed, 3);
 
-    let strip = |p: &Path| -> Vec<serde_json::Value> {
-        std::fs::read_to_string(p.join("metrics.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| {
-                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-                v.as_object_mut().unwrap().remove("elapsed_s");
-                v
-            })
-            .collect()
-    };
-    assert_eq!(strip(&full), strip(&cut));
+    assert_eq!(metrics_without_time(&full), metrics_without_time(&cut));
     assert_eq!(a.evaluate(&test).unwrap(), b.evaluate(&test).unwrap());
 }

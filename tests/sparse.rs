@@ -6,7 +6,7 @@ use std::path::Path;
 use biome::{Pipeline, PipelineConfig};
 
 mod common;
-use common::{config_json, write_data};
+use common::{config_json, metrics_without_time as metrics, write_data};
 
 fn sparse_config(dir: &Path, epochs: usize) -> PipelineConfig {
     let json = config_json(epochs, false)
@@ -27,18 +27,6 @@ fn sparse_config(dir: &Path, epochs: usize) -> PipelineConfig {
     let p = dir.join(format!("sparse_{epochs}.json"));
     std::fs::write(&p, json).unwrap();
     PipelineConfig::from_file(p).unwrap()
-}
-
-fn metrics(p: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(p.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v.as_object_mut().unwrap().remove("elapsed_s");
-            v
-        })
-        .collect()
 }
 
 #[test]

@@ -50,3 +50,16 @@ pub fn write_config(dir: &Path, epochs: usize, multifield: bool) -> PathBuf {
     std::fs::write(&p, config_json(epochs, multifield)).unwrap();
     p
 }
+
+/// `metrics.jsonl` of the output folder `out` without the timings, for comparing runs.
+pub fn metrics_without_time(out: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("elapsed_s");
+            v
+        })
+        .collect()
+}

@@ -144,18 +144,7 @@ pub fn metrics_epochs(out: &Path) -> Vec<u64> {
         .collect()
 }
 
-/// `metrics.jsonl` without the timings, for comparing runs.
-pub fn metrics_without_time(out: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(out.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            v.as_object_mut().unwrap().remove("elapsed_s");
-            v
-        })
-        .collect()
-}
+pub use crate::common::metrics_without_time;
 
 /// Predictions of the archive in `out` on a few fixed pairs (panics if it does not load).
 pub fn predictions(out: &Path) -> Vec<Vec<f32>> {
