@@ -35,6 +35,16 @@ pub(crate) fn exp(x: f32) -> f32 {
     p * scale
 }
 
+/// Whether this CPU runs AVX-512 (then the gate loops take their AVX-512 builds).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn has_avx512() -> bool {
+    // std caches the CPUID answer: this is an atomic load.
+    std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+        && std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+}
+
 #[inline(always)]
 pub(crate) fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + exp(-x))

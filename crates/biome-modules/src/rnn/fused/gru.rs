@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use super::activation::{sigmoid, tanh};
 use super::gemm::{Operand, matmul};
-use super::{Shape, par_rows};
+use super::{Shape, min_rows_per_task};
 
 /// What the backward pass needs from the forward one.
 #[derive(Clone)]
@@ -43,6 +43,7 @@ pub(crate) fn forward(
         ..
     } = *shape;
     let (bh, g3) = (batch * hidden, 3 * hidden);
+    let rows_per_task = min_rows_per_task(batch, hidden);
     assert_eq!(proj.len(), steps * batch * g3, "gru: projection shape");
     assert_eq!(weight_hh.len(), hidden * g3, "gru: weight shape");
     assert_eq!(bias_hn.len(), hidden, "gru: bias shape");
@@ -97,30 +98,18 @@ pub(crate) fn forward(
         if trace {
             let g_now = &mut gates[t * batch * g3..(t + 1) * batch * g3];
             let hn_now = &mut hidden_n[t * bh..(t + 1) * bh];
-            if par_rows(bh) {
-                h_now
-                    .par_chunks_mut(hidden)
-                    .zip(g_now.par_chunks_mut(g3))
-                    .zip(hn_now.par_chunks_mut(hidden))
-                    .enumerate()
-                    .for_each(|(b, ((h, g), hn))| row(b, h, Some((g, hn))));
-            } else {
-                h_now
-                    .chunks_mut(hidden)
-                    .zip(g_now.chunks_mut(g3))
-                    .zip(hn_now.chunks_mut(hidden))
-                    .enumerate()
-                    .for_each(|(b, ((h, g), hn))| row(b, h, Some((g, hn))));
-            }
-        } else if par_rows(bh) {
+            h_now
+                .par_chunks_mut(hidden)
+                .zip(g_now.par_chunks_mut(g3))
+                .zip(hn_now.par_chunks_mut(hidden))
+                .enumerate()
+                .with_min_len(rows_per_task)
+                .for_each(|(b, ((h, g), hn))| row(b, h, Some((g, hn))));
+        } else {
             h_now
                 .par_chunks_mut(hidden)
                 .enumerate()
-                .for_each(|(b, h)| row(b, h, None));
-        } else {
-            h_now
-                .chunks_mut(hidden)
-                .enumerate()
+                .with_min_len(rows_per_task)
                 .for_each(|(b, h)| row(b, h, None));
         }
     }
@@ -145,6 +134,7 @@ pub(crate) fn backward(
         ..
     } = *shape;
     let (bh, g3) = (batch * hidden, 3 * hidden);
+    let rows_per_task = min_rows_per_task(batch, hidden);
     assert_eq!(grad_hs.len(), steps * bh, "gru backward: gradient shape");
 
     let mut dh = vec![0.0f32; bh];
@@ -185,19 +175,12 @@ pub(crate) fn backward(
                 dh[j] = d * z;
             }
         };
-        if par_rows(bh) {
-            dh.par_chunks_mut(hidden)
-                .zip(dproj_now.par_chunks_mut(g3))
-                .zip(dhp_now.par_chunks_mut(g3))
-                .enumerate()
-                .for_each(|(b, ((dh, dx), dp))| row(b, dh, dx, dp));
-        } else {
-            dh.chunks_mut(hidden)
-                .zip(dproj_now.chunks_mut(g3))
-                .zip(dhp_now.chunks_mut(g3))
-                .enumerate()
-                .for_each(|(b, ((dh, dx), dp))| row(b, dh, dx, dp));
-        }
+        dh.par_chunks_mut(hidden)
+            .zip(dproj_now.par_chunks_mut(g3))
+            .zip(dhp_now.par_chunks_mut(g3))
+            .enumerate()
+            .with_min_len(rows_per_task)
+            .for_each(|(b, ((dh, dx), dp))| row(b, dh, dx, dp));
         if t > 0 {
             matmul(
                 &mut dh,

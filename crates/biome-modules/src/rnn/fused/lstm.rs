@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use super::activation::{sigmoid, tanh};
 use super::gemm::{Operand, matmul};
-use super::{Shape, par_rows};
+use super::{Shape, min_rows_per_task};
 
 /// What the backward pass needs from the forward one.
 #[derive(Clone)]
@@ -30,6 +30,11 @@ impl std::fmt::Debug for LstmTrace {
 }
 
 /// Runs the sequence: returns the hidden states `[T·B, H]`, and the trace when `trace`.
+///
+/// Like PyTorch's packed sequences, a step only computes the rows still running: the state is
+/// kept with the rows sorted by length (longest first), so at step `t` the running rows are a
+/// prefix and the step's GEMM and gate pass cover just that prefix. Outputs and trace are
+/// scattered back to the batch order.
 pub(crate) fn forward(
     proj: &[f32],
     weight_hh: &[f32],
@@ -43,82 +48,75 @@ pub(crate) fn forward(
         ..
     } = *shape;
     let (bh, g4) = (batch * hidden, 4 * hidden);
+    let rows_per_task = min_rows_per_task(batch, hidden);
     assert_eq!(proj.len(), steps * batch * g4, "lstm: projection shape");
     assert_eq!(weight_hh.len(), hidden * g4, "lstm: weight shape");
+    let order = shape.longest_first();
 
     let mut hs = vec![0.0f32; steps * bh];
-    let mut cells = vec![0.0f32; if trace { steps * bh } else { bh }];
+    let mut cells = vec![0.0f32; if trace { steps * bh } else { 0 }];
     let mut gates = vec![0.0f32; if trace { steps * batch * g4 } else { 0 }];
+    // The running state and this step's gates, in `order`.
+    let mut h_sorted = vec![0.0f32; bh];
+    let mut c_sorted = vec![0.0f32; bh];
+    let mut gates_sorted = vec![0.0f32; if trace { batch * g4 } else { 0 }];
     let mut pre = vec![0.0f32; batch * g4];
 
     for t in 0..steps {
-        let (h_done, h_rest) = hs.split_at_mut(t * bh);
-        let h_prev = (t > 0).then(|| &h_done[(t - 1) * bh..]);
-        // pre = h_{t-1}·W_hh; the projected inputs are added in the gate pass (no copy of them).
-        match h_prev {
-            Some(h_prev) => matmul(
-                &mut pre,
-                Operand::plain(h_prev),
-                Operand::plain(weight_hh),
-                [batch, g4, hidden],
-                false,
-            ),
-            None => pre.fill(0.0),
-        }
+        let running = order.iter().take_while(|&&b| shape.lengths[b] > t).count();
         let xp = &proj[t * batch * g4..(t + 1) * batch * g4];
-        let h_now = &mut h_rest[..bh];
-        // The cell rows this step writes: in place without a trace, else a fresh step slot
-        // that starts as a copy of the previous one (so padded rows carry it).
-        let c_now: &mut [f32] = if trace {
-            let (c_done, c_rest) = cells.split_at_mut(t * bh);
-            if t > 0 {
-                c_rest[..bh].copy_from_slice(&c_done[(t - 1) * bh..]);
-            }
-            &mut c_rest[..bh]
+        // pre = h_{t-1}·W_hh over the running rows; the projected inputs are added in the gate
+        // pass (no copy of them).
+        if t > 0 {
+            matmul(
+                &mut pre[..running * g4],
+                Operand::plain(&h_sorted[..running * hidden]),
+                Operand::plain(weight_hh),
+                [running, g4, hidden],
+                false,
+            );
         } else {
-            &mut cells[..]
+            pre.fill(0.0);
+        }
+        let cell = |k: usize, pre: &[f32], c: &mut [f32], h: &mut [f32], g: Option<&mut [f32]>| {
+            let b = order[k];
+            lstm_cell(&xp[b * g4..(b + 1) * g4], pre, c, h, g, hidden);
         };
-        let gates_now: Option<&mut [f32]> =
-            trace.then(|| &mut gates[t * batch * g4..(t + 1) * batch * g4]);
-
-        let row = |b: usize, pre: &[f32], c: &mut [f32], h: &mut [f32], g: Option<&mut [f32]>| {
-            if t >= shape.lengths[b] {
-                match h_prev {
-                    Some(prev) => h.copy_from_slice(&prev[b * hidden..(b + 1) * hidden]),
-                    None => h.fill(0.0),
+        let (pre_run, c_run, h_run) = (
+            &pre[..running * g4],
+            &mut c_sorted[..running * hidden],
+            &mut h_sorted[..running * hidden],
+        );
+        if trace {
+            pre_run
+                .par_chunks(g4)
+                .zip(c_run.par_chunks_mut(hidden))
+                .zip(h_run.par_chunks_mut(hidden))
+                .zip(gates_sorted[..running * g4].par_chunks_mut(g4))
+                .enumerate()
+                .with_min_len(rows_per_task)
+                .for_each(|(k, (((p, c), h), g))| cell(k, p, c, h, Some(g)));
+        } else {
+            pre_run
+                .par_chunks(g4)
+                .zip(c_run.par_chunks_mut(hidden))
+                .zip(h_run.par_chunks_mut(hidden))
+                .enumerate()
+                .with_min_len(rows_per_task)
+                .for_each(|(k, ((p, c), h))| cell(k, p, c, h, None));
+        }
+        // Back to batch order; rows that stopped carry their last state (zero if empty).
+        let step = t * bh;
+        for (k, &b) in order.iter().enumerate() {
+            let (from, to) = (k * hidden..(k + 1) * hidden, step + b * hidden);
+            hs[to..to + hidden].copy_from_slice(&h_sorted[from.clone()]);
+            if trace {
+                cells[to..to + hidden].copy_from_slice(&c_sorted[from]);
+                if k < running {
+                    let to = t * batch * g4 + b * g4;
+                    gates[to..to + g4].copy_from_slice(&gates_sorted[k * g4..(k + 1) * g4]);
                 }
-                return;
             }
-            let x = &xp[b * g4..(b + 1) * g4];
-            lstm_cell(x, pre, c, h, g, hidden);
-        };
-        match gates_now {
-            Some(gates_now) if par_rows(bh) => pre
-                .par_chunks(g4)
-                .zip(c_now.par_chunks_mut(hidden))
-                .zip(h_now.par_chunks_mut(hidden))
-                .zip(gates_now.par_chunks_mut(g4))
-                .enumerate()
-                .for_each(|(b, (((p, c), h), g))| row(b, p, c, h, Some(g))),
-            Some(gates_now) => pre
-                .chunks(g4)
-                .zip(c_now.chunks_mut(hidden))
-                .zip(h_now.chunks_mut(hidden))
-                .zip(gates_now.chunks_mut(g4))
-                .enumerate()
-                .for_each(|(b, (((p, c), h), g))| row(b, p, c, h, Some(g))),
-            None if par_rows(bh) => pre
-                .par_chunks(g4)
-                .zip(c_now.par_chunks_mut(hidden))
-                .zip(h_now.par_chunks_mut(hidden))
-                .enumerate()
-                .for_each(|(b, ((p, c), h))| row(b, p, c, h, None)),
-            None => pre
-                .chunks(g4)
-                .zip(c_now.chunks_mut(hidden))
-                .zip(h_now.chunks_mut(hidden))
-                .enumerate()
-                .for_each(|(b, ((p, c), h))| row(b, p, c, h, None)),
         }
     }
     let trace = trace.then_some(LstmTrace { cells, gates });
@@ -129,8 +127,39 @@ pub(crate) fn forward(
 /// cell state `c` `[H]` updated in place, the hidden state written to `h`, and the activated
 /// gates to `gates` when given. Every slice is cut to its exact length first, so the loops
 /// carry no bounds checks and vectorise.
-#[inline(always)]
 fn lstm_cell(
+    x: &[f32],
+    hw: &[f32],
+    c: &mut [f32],
+    h: &mut [f32],
+    gates: Option<&mut [f32]>,
+    hidden: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if super::activation::has_avx512() {
+        // SAFETY: the CPU has the features the function is compiled for (checked above).
+        unsafe { lstm_cell_avx512(x, hw, c, h, gates, hidden) };
+        return;
+    }
+    lstm_cell_body(x, hw, c, h, gates, hidden);
+}
+
+/// [`lstm_cell_body`] compiled for AVX-512 (16 lanes instead of SSE2's 4).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+unsafe fn lstm_cell_avx512(
+    x: &[f32],
+    hw: &[f32],
+    c: &mut [f32],
+    h: &mut [f32],
+    gates: Option<&mut [f32]>,
+    hidden: usize,
+) {
+    lstm_cell_body(x, hw, c, h, gates, hidden);
+}
+
+#[inline(always)]
+fn lstm_cell_body(
     x: &[f32],
     hw: &[f32],
     c: &mut [f32],
@@ -198,6 +227,7 @@ pub(crate) fn backward(
         ..
     } = *shape;
     let (bh, g4) = (batch * hidden, 4 * hidden);
+    let rows_per_task = min_rows_per_task(batch, hidden);
     assert_eq!(grad_hs.len(), steps * bh, "lstm backward: gradient shape");
 
     let mut dh = vec![0.0f32; bh];
@@ -240,19 +270,12 @@ pub(crate) fn backward(
                 dh[j] = 0.0;
             }
         };
-        if par_rows(bh) {
-            dh.par_chunks_mut(hidden)
-                .zip(dc.par_chunks_mut(hidden))
-                .zip(dpre_now.par_chunks_mut(g4))
-                .enumerate()
-                .for_each(|(b, ((dh, dc), dp))| row(b, dh, dc, dp));
-        } else {
-            dh.chunks_mut(hidden)
-                .zip(dc.chunks_mut(hidden))
-                .zip(dpre_now.chunks_mut(g4))
-                .enumerate()
-                .for_each(|(b, ((dh, dc), dp))| row(b, dh, dc, dp));
-        }
+        dh.par_chunks_mut(hidden)
+            .zip(dc.par_chunks_mut(hidden))
+            .zip(dpre_now.par_chunks_mut(g4))
+            .enumerate()
+            .with_min_len(rows_per_task)
+            .for_each(|(b, ((dh, dc), dp))| row(b, dh, dc, dp));
         if t > 0 {
             // dh_{t-1} += dpre_t · W_hhᵀ (zero rows of dpre, at padded steps, add nothing).
             matmul(

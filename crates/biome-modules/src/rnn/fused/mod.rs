@@ -34,9 +34,24 @@ pub(crate) struct Shape {
     pub lengths: Vec<usize>,
 }
 
-/// Whether a per-step gate pass over `elements` values is worth splitting across threads.
-fn par_rows(elements: usize) -> bool {
-    elements >= 8 * 1024
+impl Shape {
+    /// The batch rows ordered by length, longest first (ties in batch order): the rows still
+    /// running at any step are a prefix of it.
+    fn longest_first(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.batch).collect();
+        order.sort_by_key(|&b| std::cmp::Reverse(self.lengths[b]));
+        order
+    }
+}
+
+/// The fewest batch rows one rayon task of a gate pass takes: all of them (one task, no split)
+/// below 8K values per step, where splitting costs more than it saves; else one.
+fn min_rows_per_task(batch: usize, hidden: usize) -> usize {
+    if batch * hidden >= 8 * 1024 {
+        1
+    } else {
+        batch.max(1)
+    }
 }
 
 /// The fused recurrences as a burn backend extension: implemented for flex and for autodiff over
