@@ -29,6 +29,10 @@ impl std::fmt::Debug for GruTrace {
 }
 
 /// Runs the sequence: returns the hidden states `[T·B, H]`, and the trace when `trace`.
+///
+/// Packed like the LSTM's forward pass: the state is kept with the rows sorted by length, so
+/// each step's GEMM and gate pass cover only the rows still running; outputs and trace are
+/// scattered back to the batch order.
 pub(crate) fn forward(
     proj: &[f32],
     weight_hh: &[f32],
@@ -47,74 +51,140 @@ pub(crate) fn forward(
     assert_eq!(proj.len(), steps * batch * g3, "gru: projection shape");
     assert_eq!(weight_hh.len(), hidden * g3, "gru: weight shape");
     assert_eq!(bias_hn.len(), hidden, "gru: bias shape");
+    let order = shape.longest_first();
 
     let mut hs = vec![0.0f32; steps * bh];
     let mut gates = vec![0.0f32; if trace { steps * batch * g3 } else { 0 }];
     let mut hidden_n = vec![0.0f32; if trace { steps * bh } else { 0 }];
+    // The running state, and this step's trace, in `order`.
+    let mut h_sorted = vec![0.0f32; bh];
+    let mut gates_sorted = vec![0.0f32; if trace { batch * g3 } else { 0 }];
+    let mut hn_sorted = vec![0.0f32; if trace { bh } else { 0 }];
     // h·W_hh of the previous state; zero at the first step.
     let mut hp = vec![0.0f32; batch * g3];
 
     for t in 0..steps {
-        let (h_done, h_rest) = hs.split_at_mut(t * bh);
-        let h_prev = (t > 0).then(|| &h_done[(t - 1) * bh..]);
-        if let Some(h_prev) = h_prev {
+        let running = order.iter().take_while(|&&b| shape.lengths[b] > t).count();
+        if t > 0 {
             matmul(
-                &mut hp,
-                Operand::plain(h_prev),
+                &mut hp[..running * g3],
+                Operand::plain(&h_sorted[..running * hidden]),
                 Operand::plain(weight_hh),
-                [batch, g3, hidden],
+                [running, g3, hidden],
                 false,
             );
         }
         let xp = &proj[t * batch * g3..(t + 1) * batch * g3];
-        let h_now = &mut h_rest[..bh];
-        let row = |b: usize, h: &mut [f32], tr: Option<(&mut [f32], &mut [f32])>| {
-            let prev = h_prev.map(|p| &p[b * hidden..(b + 1) * hidden]);
-            if t >= shape.lengths[b] {
-                match prev {
-                    Some(prev) => h.copy_from_slice(prev),
-                    None => h.fill(0.0),
-                }
-                return;
-            }
-            let x = &xp[b * g3..(b + 1) * g3];
-            let p = &hp[b * g3..(b + 1) * g3];
-            let mut tr = tr;
-            for j in 0..hidden {
-                let r = sigmoid(x[j] + p[j]);
-                let z = sigmoid(x[hidden + j] + p[hidden + j]);
-                let hn = p[2 * hidden + j] + bias_hn[j];
-                let n = tanh(x[2 * hidden + j] + r * hn);
-                let hp_j = prev.map_or(0.0, |p| p[j]);
-                h[j] = n + z * (hp_j - n);
-                if let Some((g, hn_out)) = tr.as_mut() {
-                    g[j] = r;
-                    g[hidden + j] = z;
-                    g[2 * hidden + j] = n;
-                    hn_out[j] = hn;
-                }
-            }
+        let cell = |k: usize, p: &[f32], h: &mut [f32], tr: Option<(&mut [f32], &mut [f32])>| {
+            let b = order[k];
+            gru_cell(&xp[b * g3..(b + 1) * g3], p, bias_hn, h, tr, hidden);
         };
+        let (hp_run, h_run) = (&hp[..running * g3], &mut h_sorted[..running * hidden]);
         if trace {
-            let g_now = &mut gates[t * batch * g3..(t + 1) * batch * g3];
-            let hn_now = &mut hidden_n[t * bh..(t + 1) * bh];
-            h_now
-                .par_chunks_mut(hidden)
-                .zip(g_now.par_chunks_mut(g3))
-                .zip(hn_now.par_chunks_mut(hidden))
+            hp_run
+                .par_chunks(g3)
+                .zip(h_run.par_chunks_mut(hidden))
+                .zip(gates_sorted[..running * g3].par_chunks_mut(g3))
+                .zip(hn_sorted[..running * hidden].par_chunks_mut(hidden))
                 .enumerate()
                 .with_min_len(rows_per_task)
-                .for_each(|(b, ((h, g), hn))| row(b, h, Some((g, hn))));
+                .for_each(|(k, (((p, h), g), hn))| cell(k, p, h, Some((g, hn))));
         } else {
-            h_now
-                .par_chunks_mut(hidden)
+            hp_run
+                .par_chunks(g3)
+                .zip(h_run.par_chunks_mut(hidden))
                 .enumerate()
                 .with_min_len(rows_per_task)
-                .for_each(|(b, h)| row(b, h, None));
+                .for_each(|(k, (p, h))| cell(k, p, h, None));
+        }
+        // Back to batch order; rows that stopped carry their last state (zero if empty).
+        for (k, &b) in order.iter().enumerate() {
+            let to = t * bh + b * hidden;
+            hs[to..to + hidden].copy_from_slice(&h_sorted[k * hidden..(k + 1) * hidden]);
+            if trace && k < running {
+                let to_g = t * batch * g3 + b * g3;
+                gates[to_g..to_g + g3].copy_from_slice(&gates_sorted[k * g3..(k + 1) * g3]);
+                hidden_n[to..to + hidden].copy_from_slice(&hn_sorted[k * hidden..(k + 1) * hidden]);
+            }
         }
     }
     let trace = trace.then_some(GruTrace { gates, hidden_n });
     (hs, trace)
+}
+
+/// One row of one step: gates from the projected inputs `x` `[3H]` and `h·W_hh` `p` `[3H]`; `h`
+/// holds the previous state and receives the new one; the gates `r z n` and `h·W_hn + b_hn` go
+/// to `trace` when given. Slices are cut to exact lengths so the loops vectorise.
+fn gru_cell(
+    x: &[f32],
+    p: &[f32],
+    bias_hn: &[f32],
+    h: &mut [f32],
+    trace: Option<(&mut [f32], &mut [f32])>,
+    hidden: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if super::activation::has_avx512() {
+        // SAFETY: the CPU has the features the function is compiled for (checked above).
+        unsafe { gru_cell_avx512(x, p, bias_hn, h, trace, hidden) };
+        return;
+    }
+    gru_cell_body(x, p, bias_hn, h, trace, hidden);
+}
+
+/// [`gru_cell_body`] compiled for AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx2,fma")]
+unsafe fn gru_cell_avx512(
+    x: &[f32],
+    p: &[f32],
+    bias_hn: &[f32],
+    h: &mut [f32],
+    trace: Option<(&mut [f32], &mut [f32])>,
+    hidden: usize,
+) {
+    gru_cell_body(x, p, bias_hn, h, trace, hidden);
+}
+
+#[inline(always)]
+fn gru_cell_body(
+    x: &[f32],
+    p: &[f32],
+    bias_hn: &[f32],
+    h: &mut [f32],
+    trace: Option<(&mut [f32], &mut [f32])>,
+    hidden: usize,
+) {
+    let n = hidden;
+    let (xr, xz, xn) = (&x[..n], &x[n..2 * n], &x[2 * n..3 * n]);
+    let (pr, pz, pn) = (&p[..n], &p[n..2 * n], &p[2 * n..3 * n]);
+    let (b_hn, h) = (&bias_hn[..n], &mut h[..n]);
+    match trace {
+        Some((g, hn_out)) => {
+            let (gr, rest) = g.split_at_mut(n);
+            let (gz, gn) = rest.split_at_mut(n);
+            let (gn, hn_out) = (&mut gn[..n], &mut hn_out[..n]);
+            for j in 0..n {
+                let r = sigmoid(xr[j] + pr[j]);
+                let z = sigmoid(xz[j] + pz[j]);
+                let hn = pn[j] + b_hn[j];
+                let cand = tanh(xn[j] + r * hn);
+                h[j] = cand + z * (h[j] - cand);
+                gr[j] = r;
+                gz[j] = z;
+                gn[j] = cand;
+                hn_out[j] = hn;
+            }
+        }
+        None => {
+            for j in 0..n {
+                let r = sigmoid(xr[j] + pr[j]);
+                let z = sigmoid(xz[j] + pz[j]);
+                let cand = tanh(xn[j] + r * (pn[j] + b_hn[j]));
+                h[j] = cand + z * (h[j] - cand);
+            }
+        }
+    }
 }
 
 /// Gradients of the sequence: from `grad_hs` `[T·B, H]`, the hidden states and the trace of
