@@ -148,9 +148,7 @@ impl OptimizerConfig {
                 .init(),
         }
     }
-}
 
-impl OptimizerConfig {
     /// The row-wise optimizer of `sparse: true` embedding tables: Adam's hyper-parameters
     /// (see [`crate::sparse_adam`]); `None` for SGD, which has no row-wise version here.
     fn sparse(&self, grad_clipping: Option<f32>) -> Option<SparseAdam> {

@@ -64,7 +64,7 @@ pub(crate) fn forward(
     let mut hp = vec![0.0f32; batch * g3];
 
     for t in 0..steps {
-        let running = order.iter().take_while(|&&b| shape.lengths[b] > t).count();
+        let running = shape.running_at(&order, t);
         if t > 0 {
             matmul(
                 &mut hp[..running * g3],

@@ -63,7 +63,7 @@ pub(crate) fn forward(
     let mut pre = vec![0.0f32; batch * g4];
 
     for t in 0..steps {
-        let running = order.iter().take_while(|&&b| shape.lengths[b] > t).count();
+        let running = shape.running_at(&order, t);
         let xp = &proj[t * batch * g4..(t + 1) * batch * g4];
         // pre = h_{t-1}·W_hh over the running rows; the projected inputs are added in the gate
         // pass (no copy of them).

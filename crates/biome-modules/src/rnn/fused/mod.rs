@@ -42,6 +42,11 @@ impl Shape {
         order.sort_by_key(|&b| std::cmp::Reverse(self.lengths[b]));
         order
     }
+
+    /// How many rows of `order` ([`Self::longest_first`]) are still running at step `t`.
+    fn running_at(&self, order: &[usize], t: usize) -> usize {
+        order.iter().take_while(|&&b| self.lengths[b] > t).count()
+    }
 }
 
 /// The fewest batch rows one rayon task of a gate pass takes: all of them (one task, no split)
