@@ -18,6 +18,7 @@ pub mod config;
 pub mod demo;
 pub mod device;
 pub mod error;
+pub mod fused_adam;
 pub mod input;
 pub mod pause;
 pub mod pipeline;

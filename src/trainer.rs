@@ -20,7 +20,9 @@ use biome_models::{
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, GradientsParams, SgdConfig};
+use burn::optim::{GradientsParams, ModuleOptimizer, SgdConfig};
+
+use crate::fused_adam::FusedAdamConfig;
 
 use crate::sparse_adam::{
     RowGrad, SparseAdam, SparseAdamConfig, row_grads, row_grads_sq_sum, scale_row_grads,
@@ -115,7 +117,7 @@ impl OptimizerConfig {
         }
     }
 
-    fn init(&self, grad_clipping: Option<f32>) -> burn::optim::ModuleOptimizer {
+    fn init(&self, grad_clipping: Option<f32>) -> ModuleOptimizer {
         let decay = |w: f32| (w > 0.0).then(|| WeightDecayConfig::new(w));
         let clip = grad_clipping.map(burn::grad_clipping::GradientClippingConfig::Value);
         match self {
@@ -125,14 +127,20 @@ impl OptimizerConfig {
                 amsgrad,
                 weight_decay,
                 ..
-            } => AdamConfig::new()
-                .with_beta_1(betas[0])
-                .with_beta_2(betas[1])
-                .with_epsilon(*eps)
-                .with_amsgrad(*amsgrad)
-                .with_weight_decay(decay(*weight_decay))
-                .with_grad_clipping(clip)
-                .init(),
+            } => {
+                let adam = FusedAdamConfig {
+                    beta_1: betas[0],
+                    beta_2: betas[1],
+                    epsilon: *eps,
+                    amsgrad: *amsgrad,
+                    weight_decay: (*weight_decay > 0.0).then_some(*weight_decay),
+                };
+                let optim = ModuleOptimizer::from(adam.build());
+                match clip {
+                    Some(clip) => optim.with_grad_clipping(clip.init()),
+                    None => optim,
+                }
+            }
             Self::Sgd {
                 momentum,
                 weight_decay,

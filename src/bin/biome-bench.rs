@@ -17,6 +17,7 @@ use std::time::Instant;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use biome::fused_adam::FusedAdamConfig;
 use biome::sparse_adam::{SparseAdam, SparseAdamConfig, row_grads};
 use biome_core::{RecordBatch, TOKENS, Vocabulary};
 use biome_models::{
@@ -24,7 +25,7 @@ use biome_models::{
 };
 use biome_modules::TokenEmbedderConfig;
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use clap::{Parser, ValueEnum};
@@ -535,10 +536,18 @@ impl Run<'_> {
             &ad,
         )?;
         let n_params = model.num_params();
-        let mut optim = AdamConfig::new()
-            .with_amsgrad(true)
-            .with_epsilon(1e-8)
-            .init();
+        // The library's Adam (one pass per parameter on flex; burn's Adam elsewhere, or
+        // everywhere with BIOME_FUSED_ADAM=0).
+        let mut optim = ModuleOptimizer::from(
+            FusedAdamConfig {
+                beta_1: 0.9,
+                beta_2: 0.999,
+                epsilon: 1e-8,
+                amsgrad: true,
+                weight_decay: None,
+            }
+            .build(),
+        );
 
         // ---- train: forward + loss + backward + Adam(amsgrad) step, new batch each step
         let batches = w.make_batches(1000 + idx, w.batch, args.warmup + args.steps);
@@ -778,11 +787,19 @@ fn main() -> Res<()> {
     let mut meta = json!({
         "biome": env!("CARGO_PKG_VERSION"), "burn": "0.22.1", "device": device_name,
         "threads": rayon::current_num_threads(), "machine": std::env::consts::ARCH,
-        "adam": if args.sparse_embeddings {
-            "burn Adam(amsgrad, eps 1e-8); token embedding: sparse rows, row-wise AMSGrad"
-        } else {
-            "burn Adam(amsgrad, eps 1e-8)"
-        },
+        "adam": format!(
+            "{} Adam(amsgrad, eps 1e-8){}",
+            if std::env::var("BIOME_FUSED_ADAM").is_ok_and(|v| v == "0") {
+                "burn"
+            } else {
+                "biome FusedAdam"
+            },
+            if args.sparse_embeddings {
+                "; token embedding: sparse rows, row-wise AMSGrad"
+            } else {
+                ""
+            }
+        ),
         "sparse_embeddings": args.sparse_embeddings,
         "steps": args.steps, "warmup": args.warmup,
         "infer_steps": args.infer_steps, "infer_warmup": args.infer_warmup,
