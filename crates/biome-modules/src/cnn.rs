@@ -1,16 +1,13 @@
 //! AllenNLP `CnnEncoder` with exact masking.
 //!
-//! Each n-gram filter is one `conv1d` over `[B, D, T]` whose kernel `[F, D, k]` is a view of the
-//! filter's Linear weight `[k·D, F]` (the saved parameter layout is that of a Linear over the
-//! unfolded window `[x_t; ...; x_{t+k-1}]`); the max-pool only considers windows lying wholly on real tokens, so padding never
-//! changes the result (AllenNLP pools over padded windows too). A row with no complete window
+//! Each n-gram filter is a Linear `[k·D, F]` over the unfolded window `[x_t; ...; x_{t+k-1}]`;
+//! all filters run as one GEMM (see [`CnnEncoder::forward`]). The max-pool only considers
+//! windows lying wholly on real tokens, so padding never changes the result (AllenNLP pools over padded windows too). A row with no complete window
 //! (shorter than the filter, or all padding) gives 0 for that filter. Inputs shorter than the
 //! largest filter are padded internally.
 
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::module::conv1d;
-use burn::tensor::ops::ConvOptions;
 use serde::{Deserialize, Serialize};
 
 use crate::activation::Activation;
@@ -134,49 +131,93 @@ impl CnnEncoder {
 
     /// - x: `[B, T, D]`, mask: `[B, T]`
     /// - returns `[B, H]`; all-padding rows give zeros.
+    ///
+    /// Every filter runs in one GEMM: the windows of the largest filter `K` at every start
+    /// position, `[x_t; …; x_{t+K-1}]` (`[B·T, K·D]`, padded with `K-1` zero steps at the end),
+    /// times all filters' weights side by side, each zero-padded from `k·D` to `K·D` rows (a
+    /// size-`k` window is the first `k·D` values of the size-`K` one). The zero rows cost
+    /// `K/k` times a filter's own FLOPs, but one large GEMM and its two backward GEMMs run far
+    /// faster than a convolution per filter, whose backward (`conv_transpose`) dominated the
+    /// multifield workload's step (BENCHMARKS.md, W3).
     pub fn forward(&self, x: Tensor<3>, mask: Tensor<2, Bool>) -> Tensor<2> {
         let [b, t, d] = x.dims();
         let device = x.device();
         let max_k = self.ngram_filter_sizes.iter().copied().max().unwrap_or(1);
-        let tp = t.max(max_k);
+        // Start positions; at least one, so that an empty batch dimension T still gives zeros.
+        let tp = t.max(1);
+        let pad = tp - t + max_k - 1;
         let mut maskf = mask.float();
         let mut x = x * maskf.clone().unsqueeze_dim::<3>(2);
-        if tp > t {
-            x = Tensor::cat(vec![x, Tensor::zeros([b, tp - t, d], &device)], 1);
-            maskf = Tensor::cat(vec![maskf, Tensor::zeros([b, tp - t], &device)], 1);
+        if pad > 0 {
+            x = Tensor::cat(vec![x, Tensor::zeros([b, pad, d], &device)], 1);
+            maskf = Tensor::cat(vec![maskf, Tensor::zeros([b, pad], &device)], 1);
         }
-        // [B, D, T]: channels-first for conv1d (flex makes it contiguous once per call).
-        let xt = x.swap_dims(1, 2);
-        let pooled: Vec<Tensor<2>> = self
+        let windows: Vec<Tensor<3>> = (0..max_k)
+            .map(|j| x.clone().slice_dim(1, j..j + tp))
+            .collect();
+        let windows = Tensor::cat(windows, 2).reshape([b * tp, max_k * d]);
+
+        let widths: Vec<usize> = self
+            .convs
+            .iter()
+            .map(|c| c.weight.shape().dims::<2>()[1])
+            .collect();
+        let weight: Vec<Tensor<2>> = self
             .convs
             .iter()
             .zip(&self.ngram_filter_sizes)
-            .map(|(conv, &k)| {
-                let w = tp - k + 1;
-                let f = conv.weight.shape().dims::<2>()[1];
-                // The Linear weight `[k·D, F]` (row j·D + d = feature d at offset j) viewed as
-                // conv1d's `[F, D, k]`; the stored parameter layout is unchanged.
-                let weight = conv.weight.val().reshape([k, d, f]).permute([2, 1, 0]);
-                let bias = conv.bias.as_ref().map(|b| b.val());
-                let out = conv1d(xt.clone(), weight, bias, ConvOptions::new([1], [0], [1], 1));
-                let out = self.activation.apply(out); // [B, F, W]
-                // A window is valid when all of its k positions are real tokens.
-                let real: Tensor<2> = (0..k)
-                    .map(|j| maskf.clone().slice_dim(1, j..j + w))
-                    .reduce(|a, c| a + c)
-                    .unwrap();
-                let valid = real.greater_equal_elem(k as f64 - 0.5); // [B, W]
-                let none_valid = valid.clone().any_dim(1).bool_not().expand([b, f]); // [B, F]
-                let invalid = valid.bool_not().unsqueeze_dim::<3>(1).expand([b, f, w]);
-                let max = out
-                    .mask_fill(invalid, f32::MIN)
-                    .max_dim(2)
-                    .squeeze_dim::<2>(2); // [B, F]
-                // Rows without a complete window: 0.
-                max.mask_fill(none_valid, 0.0)
+            .zip(&widths)
+            .map(|((conv, &k), &f)| {
+                let w = conv.weight.val();
+                if k < max_k {
+                    Tensor::cat(vec![w, Tensor::zeros([(max_k - k) * d, f], &device)], 0)
+                } else {
+                    w
+                }
             })
             .collect();
-        let pooled = Tensor::cat(pooled, 1);
+        let bias: Vec<Tensor<1>> = self
+            .convs
+            .iter()
+            .zip(&widths)
+            .map(|(conv, &f)| match &conv.bias {
+                Some(bias) => bias.val(),
+                None => Tensor::zeros([f], &device),
+            })
+            .collect();
+        let out = windows.matmul(Tensor::cat(weight, 1)) + Tensor::cat(bias, 0).unsqueeze();
+        let nf: usize = widths.iter().sum();
+        let out = self.activation.apply(out).reshape([b, tp, nf]);
+
+        // A window is valid when all of its k positions are real tokens: the running count of
+        // real tokens over the first j+1 offsets, read off at j+1 = k for each filter.
+        let mut real: Option<Tensor<2>> = None;
+        let mut valid_at = Vec::with_capacity(max_k);
+        for j in 0..max_k {
+            let next = maskf.clone().slice_dim(1, j..j + tp);
+            let count = real.map_or(next.clone(), |r| r + next);
+            valid_at.push(count.clone().greater_equal_elem(j as f64 + 0.5)); // [B, T']
+            real = Some(count);
+        }
+        let (invalid, none_valid): (Vec<_>, Vec<_>) = self
+            .ngram_filter_sizes
+            .iter()
+            .zip(&widths)
+            .map(|(&k, &f)| {
+                let valid = valid_at[k - 1].clone();
+                let none = valid.clone().any_dim(1).bool_not().expand([b, f]);
+                (
+                    valid.bool_not().unsqueeze_dim::<3>(2).expand([b, tp, f]),
+                    none,
+                )
+            })
+            .unzip();
+        let pooled = out
+            .mask_fill(Tensor::cat(invalid, 2), f32::MIN)
+            .max_dim(1)
+            .squeeze_dim::<2>(1)
+            // Rows without a complete window: 0.
+            .mask_fill(Tensor::cat(none_valid, 1), 0.0);
         match &self.projection {
             Some(p) => p.forward(pooled),
             None => pooled,
@@ -240,7 +281,7 @@ mod tests {
     }
 
     #[test]
-    fn conv_path_equals_window_reference_with_padding() {
+    fn one_gemm_path_equals_window_reference_with_padding() {
         let device = dev();
         for (json, t) in [
             (
@@ -275,7 +316,7 @@ mod tests {
     }
 
     #[test]
-    fn conv_path_gradients_equal_window_reference() {
+    fn one_gemm_path_gradients_equal_window_reference() {
         let device = ad_dev();
         let enc = encoder(
             r#"{"num_filters": 4, "ngram_filter_sizes": [1, 2, 3], "output_dim": 3,
@@ -312,7 +353,7 @@ mod tests {
     }
 
     #[test]
-    fn conv_path_weight_gradient_matches_finite_differences() {
+    fn one_gemm_path_weight_gradient_matches_finite_differences() {
         // Two bigram filters over D = 2, tanh, fixed inputs (no RNG: the argmax windows are
         // well separated, so the max-pool is locally smooth); central differences in f32.
         let device = ad_dev();
