@@ -427,3 +427,96 @@ fn initializer_rules_apply_first_match_and_regularizer_penalises_matches() {
     // 16 × 2 weights of 0.5: 0.1 · 32 · 0.25
     assert!((penalty - 0.8).abs() < 1e-5, "{penalty}");
 }
+
+/// The pair forward encodes both sides in one stacked batch; each row must get the vector it
+/// gets alone, however the two sides differ in length, field count or word length, and the
+/// logits must be those of two separate passes.
+#[test]
+fn one_pass_over_both_records_equals_two_passes() {
+    let device = Device::flex();
+    let text = |a: &str, b: &str| {
+        PairExample::new(Record::Text(a.into()), Record::Text(b.into()), "duplicate")
+    };
+    let fields = |a: &[&str], b: &[&str]| {
+        let f = |v: &[&str]| Record::Fields(v.iter().map(|s| s.to_string()).collect());
+        PairExample::new(f(a), f(b), "not_duplicate")
+    };
+    let cases = [
+        (
+            vec![
+                text("anna", "anna maria smith jones"),
+                text("bob", "robert j"),
+            ],
+            RecordMode::Text,
+            true,
+            r#"{
+            "text_field_embedder": {
+                "tokens": {"embedding": {"embedding_dim": 8}},
+                "token_characters": {"character_encoding": {
+                    "embedding": {"embedding_dim": 4},
+                    "encoder": {"gru": {"hidden_size": 3}}}}
+            },
+            "seq2seq_encoder": {"lstm": {"hidden_size": 5, "bidirectional": true}},
+            "seq2vec_encoder": {"cnn": {"num_filters": 3, "ngram_filter_sizes": [1, 3]}}
+        }"#,
+        ),
+        (
+            vec![
+                fields(&["anna", "smith"], &["anna", "", "maria smith", "berlin"]),
+                fields(&["bob jones"], &["bob", "jones"]),
+            ],
+            RecordMode::Multifield,
+            false,
+            r#"{
+            "text_field_embedder": {"tokens": {"embedding": {"embedding_dim": 8}}},
+            "seq2vec_encoder": {"gru": {"hidden_size": 6, "num_layers": 2}},
+            "multifield_seq2seq_encoder": {"lstm": {"hidden_size": 4, "bidirectional": true}},
+            "multifield_seq2vec_encoder": {"boe": {"averaged": true}}
+        }"#,
+        ),
+    ];
+    for (ex, mode, chars, json) in cases {
+        let (vocab, batcher) = setup(&ex, mode, chars);
+        let (model, _) = SequencePairClassifier::new(
+            &config(json),
+            &vocab,
+            &labels(),
+            Weights::Fresh { seed: 5 },
+            &device,
+        )
+        .unwrap();
+        let batch = batcher.batch(&ex, &vocab).unwrap();
+        let r1 = RecordTensors::from_batch(&batch.record1, &device);
+        let r2 = RecordTensors::from_batch(&batch.record2, &device);
+        let both = r1.stacked_with(&r2).expect("same kind of records");
+        assert_eq!(both.batch_size(), 4);
+        let (u, v) = (model.encode(&r1).unwrap(), model.encode(&r2).unwrap());
+        let stacked = float_values(model.encode(&both).unwrap());
+        let alone = [float_values(u.clone()), float_values(v.clone())].concat();
+        assert_eq!(stacked.len(), alone.len());
+        for (s, a) in stacked.iter().zip(&alone) {
+            assert!((s - a).abs() < 1e-5, "{mode:?}: stacked {s} vs alone {a}");
+        }
+        assert!(alone.iter().any(|x| *x != 0.0));
+        let logits = float_values(model.forward(&r1, &r2, None).unwrap().logits);
+        let want = float_values(model.output.forward(Tensor::cat(vec![u, v], 1)));
+        for (g, w) in logits.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-5, "{mode:?}: logits {g} vs {w}");
+        }
+    }
+}
+
+/// Records of different kinds (or with and without character ids) do not stack.
+#[test]
+fn records_of_different_kinds_do_not_stack() {
+    let device = Device::flex();
+    let ex = examples();
+    let (vocab, batcher) = setup(&ex, RecordMode::Text, false);
+    let single = RecordTensors::from_batch(&batcher.batch(&ex, &vocab).unwrap().record1, &device);
+    let mf = multifield_examples();
+    let (vocab, batcher) = setup(&mf, RecordMode::Multifield, false);
+    let multi = RecordTensors::from_batch(&batcher.batch(&mf, &vocab).unwrap().record1, &device);
+    assert!(single.stacked_with(&multi).is_none());
+    assert!(multi.stacked_with(&single).is_none());
+    assert!(single.stacked_with(&single).is_some());
+}
