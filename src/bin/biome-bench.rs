@@ -789,7 +789,9 @@ fn main() -> Res<()> {
         "threads": rayon::current_num_threads(), "machine": std::env::consts::ARCH,
         "adam": format!(
             "{} Adam(amsgrad, eps 1e-8){}",
-            if std::env::var("BIOME_FUSED_ADAM").is_ok_and(|v| v == "0") {
+            // FusedAdam runs its one-pass update on flex only (burn's Adam elsewhere).
+            if std::env::var("BIOME_FUSED_ADAM").is_ok_and(|v| v == "0") || device_name != "flex"
+            {
                 "burn"
             } else {
                 "biome FusedAdam"
