@@ -44,8 +44,16 @@ mod fused;
 mod fused {
     use burn::prelude::*;
 
-    pub(crate) fn masked_lstm(_: &Tensor<2>, _: &Tensor<2>, _: &[usize]) -> Option<Tensor<2>> {
-        None
+    pub(crate) fn supported(_: &Tensor<2>) -> bool {
+        false
+    }
+
+    pub(crate) fn pack_index(_: &[usize], _: bool) -> Vec<i64> {
+        unreachable!("fused recurrences are never supported without flex")
+    }
+
+    pub(crate) fn masked_lstm(_: &Tensor<2>, _: &Tensor<2>, _: &[usize]) -> Tensor<2> {
+        unreachable!("fused recurrences are never supported without flex")
     }
 
     pub(crate) fn masked_gru(
@@ -53,8 +61,8 @@ mod fused {
         _: &Tensor<2>,
         _: &Tensor<1>,
         _: &[usize],
-    ) -> Option<Tensor<2>> {
-        None
+    ) -> Tensor<2> {
+        unreachable!("fused recurrences are never supported without flex")
     }
 }
 mod recurrence;

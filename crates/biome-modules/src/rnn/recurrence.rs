@@ -168,25 +168,28 @@ pub(crate) fn run_direction(
         }
     };
 
-    let proj = input.matmul(dir.weight_ih.val()) + proj_bias.reshape([1, gates]);
-    let proj = if reversed { ctx.reverse(proj) } else { proj };
-
-    let fused = match (cell, &hidden_bias) {
-        (RnnCell::Lstm, _) => super::fused::masked_lstm(&proj, &weight_hh, &ctx.lengths),
-        (RnnCell::Gru, Some(b_hn)) => super::fused::masked_gru(
-            &proj,
-            &weight_hh,
-            &b_hn.clone().reshape([hidden]),
-            &ctx.lengths,
-        ),
-        (RnnCell::Gru, None) => None,
-    };
-    if let Some(hs) = fused {
+    if super::fused::supported(&input) {
+        // Packed: only the real tokens' rows are projected, in the order the fused op reads
+        // them (the backward direction's reversal is in the same gather).
+        let index = super::fused::pack_index(&ctx.lengths, reversed);
+        let n = index.len();
+        let index = Tensor::<1, Int>::from_data(TensorData::new(index, [n]), &input.device());
+        let proj =
+            input.select(0, index).matmul(dir.weight_ih.val()) + proj_bias.reshape([1, gates]);
+        let hs = match hidden_bias {
+            None => super::fused::masked_lstm(&proj, &weight_hh, &ctx.lengths),
+            Some(b_hn) => {
+                super::fused::masked_gru(&proj, &weight_hh, &b_hn.reshape([hidden]), &ctx.lengths)
+            }
+        };
         // Padded steps carry the state, so the last step holds every row's final state.
         let last = hs.clone().narrow(0, (ctx.steps - 1) * ctx.batch, ctx.batch);
         let seq = collect.then(|| if reversed { ctx.reverse(hs) } else { hs });
         return (seq, last);
     }
+
+    let proj = input.matmul(dir.weight_ih.val()) + proj_bias.reshape([1, gates]);
+    let proj = if reversed { ctx.reverse(proj) } else { proj };
 
     let proj_steps = split_steps(proj.reshape([ctx.steps, ctx.batch, gates]));
 

@@ -33,17 +33,18 @@ fn dims(t: &FlexTensor) -> Vec<usize> {
     t.layout().shape().to_vec()
 }
 
-/// The call's sizes from `proj` `[T·B, G·H]`, `weight_hh` `[H, G·H]` and the lengths.
+/// The call's sizes from packed `proj` `[N, G·H]`, `weight_hh` `[H, G·H]` and the lengths
+/// (`T` is the longest).
 fn shape(proj: &FlexTensor, weight_hh: &FlexTensor, lengths: Vec<usize>) -> Shape {
     let rows = dims(proj)[0];
     let hidden = dims(weight_hh)[0];
     let batch = lengths.len();
     assert!(
-        batch > 0 && rows.is_multiple_of(batch),
-        "fused recurrence: {rows} rows for a batch of {batch}"
+        batch > 0 && rows == lengths.iter().sum::<usize>(),
+        "fused recurrence: {rows} packed rows for lengths {lengths:?}"
     );
     Shape {
-        steps: rows / batch,
+        steps: lengths.iter().copied().max().unwrap_or(0),
         batch,
         hidden,
         lengths,
@@ -102,7 +103,8 @@ impl Backward<Flex, 2> for LstmBackward {
             &values(&s.weight_hh),
             &s.shape,
         );
-        let rows = s.shape.steps * s.shape.batch;
+        // The packed projection: one row per real token.
+        let rows = s.shape.lengths.iter().sum();
         let gates = 4 * s.shape.hidden;
         if let Some(node) = proj_node {
             grads.register::<Flex>(node.id, tensor(dproj, [rows, gates]));
@@ -140,7 +142,8 @@ impl Backward<Flex, 3> for GruBackward {
             &values(&s.weight_hh),
             &s.shape,
         );
-        let rows = s.shape.steps * s.shape.batch;
+        // The packed projection: one row per real token.
+        let rows = s.shape.lengths.iter().sum();
         let gates = 3 * s.shape.hidden;
         if let Some(node) = proj_node {
             grads.register::<Flex>(node.id, tensor(dproj, [rows, gates]));

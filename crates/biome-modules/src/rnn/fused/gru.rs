@@ -48,10 +48,15 @@ pub(crate) fn forward(
     } = *shape;
     let (bh, g3) = (batch * hidden, 3 * hidden);
     let rows_per_task = min_rows_per_task(batch, hidden);
-    assert_eq!(proj.len(), steps * batch * g3, "gru: projection shape");
     assert_eq!(weight_hh.len(), hidden * g3, "gru: weight shape");
     assert_eq!(bias_hn.len(), hidden, "gru: bias shape");
     let order = shape.longest_first();
+    let offsets = shape.packed_offsets(&order);
+    assert_eq!(
+        proj.len(),
+        offsets[steps] * g3,
+        "gru: packed projection shape"
+    );
 
     let mut hs = vec![0.0f32; steps * bh];
     let mut gates = vec![0.0f32; if trace { steps * batch * g3 } else { 0 }];
@@ -74,10 +79,10 @@ pub(crate) fn forward(
                 false,
             );
         }
-        let xp = &proj[t * batch * g3..(t + 1) * batch * g3];
+        // This step's packed rows, in `order` like the state.
+        let xp = &proj[offsets[t] * g3..offsets[t + 1] * g3];
         let cell = |k: usize, p: &[f32], h: &mut [f32], tr: Option<(&mut [f32], &mut [f32])>| {
-            let b = order[k];
-            gru_cell(&xp[b * g3..(b + 1) * g3], p, bias_hn, h, tr, hidden);
+            gru_cell(&xp[k * g3..(k + 1) * g3], p, bias_hn, h, tr, hidden);
         };
         let (hp_run, h_run) = (&hp[..running * g3], &mut h_sorted[..running * hidden]);
         if trace {
@@ -188,7 +193,7 @@ fn gru_cell_body(
 }
 
 /// Gradients of the sequence: from `grad_hs` `[T·B, H]`, the hidden states and the trace of
-/// [`forward`], returns the gradients of the projected inputs `[T·B, 3H]`, of `W_hh` `[H, 3H]`
+/// [`forward`], returns the gradients of the packed projected inputs `[N, 3H]`, of `W_hh` `[H, 3H]`
 /// and of `b_hn` `[H]`.
 pub(crate) fn backward(
     grad_hs: &[f32],
@@ -278,5 +283,5 @@ pub(crate) fn backward(
             *acc += v;
         }
     }
-    (dproj, dw, db_hn)
+    (shape.pack(&dproj, g3), dw, db_hn)
 }

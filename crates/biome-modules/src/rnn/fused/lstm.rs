@@ -1,6 +1,6 @@
 //! The masked LSTM over a whole sequence, forward and hand-written backward, on row-major
-//! slices. Layout: step-major rows (`t·B + b`), gate blocks `i f g o` as in PyTorch, and the
-//! projected inputs already hold `x·W_ih + b_ih + b_hh`.
+//! slices. Layout: step-major rows (`t·B + b`), gate blocks `i f g o` as in PyTorch; the
+//! projected inputs are packed (see `super`) and already hold `x·W_ih + b_ih + b_hh`.
 //!
 //! A padded step (`t >= length[b]`) carries the previous `h` and `c` unchanged, so the state at
 //! the last step is each row's state at its last real token, and an empty row stays zero.
@@ -49,9 +49,14 @@ pub(crate) fn forward(
     } = *shape;
     let (bh, g4) = (batch * hidden, 4 * hidden);
     let rows_per_task = min_rows_per_task(batch, hidden);
-    assert_eq!(proj.len(), steps * batch * g4, "lstm: projection shape");
     assert_eq!(weight_hh.len(), hidden * g4, "lstm: weight shape");
     let order = shape.longest_first();
+    let offsets = shape.packed_offsets(&order);
+    assert_eq!(
+        proj.len(),
+        offsets[steps] * g4,
+        "lstm: packed projection shape"
+    );
 
     let mut hs = vec![0.0f32; steps * bh];
     let mut cells = vec![0.0f32; if trace { steps * bh } else { 0 }];
@@ -64,7 +69,8 @@ pub(crate) fn forward(
 
     for t in 0..steps {
         let running = shape.running_at(&order, t);
-        let xp = &proj[t * batch * g4..(t + 1) * batch * g4];
+        // This step's packed rows, in `order` like the state.
+        let xp = &proj[offsets[t] * g4..offsets[t + 1] * g4];
         // pre = h_{t-1}·W_hh over the running rows; the projected inputs are added in the gate
         // pass (no copy of them).
         if t > 0 {
@@ -79,8 +85,7 @@ pub(crate) fn forward(
             pre.fill(0.0);
         }
         let cell = |k: usize, pre: &[f32], c: &mut [f32], h: &mut [f32], g: Option<&mut [f32]>| {
-            let b = order[k];
-            lstm_cell(&xp[b * g4..(b + 1) * g4], pre, c, h, g, hidden);
+            lstm_cell(&xp[k * g4..(k + 1) * g4], pre, c, h, g, hidden);
         };
         let (pre_run, c_run, h_run) = (
             &pre[..running * g4],
@@ -212,7 +217,7 @@ fn lstm_cell_body(
 
 /// Gradients of the sequence: from `grad_hs` `[T·B, H]` (the loss's gradient with respect to
 /// every step's hidden state), the hidden states and the trace of [`forward`], returns the
-/// gradients of the projected inputs `[T·B, 4H]` and of `W_hh` `[H, 4H]`.
+/// gradients of the packed projected inputs `[N, 4H]` and of `W_hh` `[H, 4H]`.
 pub(crate) fn backward(
     grad_hs: &[f32],
     hs: &[f32],
@@ -299,5 +304,5 @@ pub(crate) fn backward(
             false,
         );
     }
-    (dpre, dw)
+    (shape.pack(&dpre, g4), dw)
 }

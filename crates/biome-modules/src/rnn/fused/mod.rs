@@ -7,10 +7,13 @@
 //! backward pass is written by hand (per step one GEMM for `dh·W_hhᵀ`, and `dW_hh` as a single
 //! product over all steps at the end).
 //!
-//! The ops take step-major projected inputs `[T·B, G·H]` (the whole-sequence input projection
-//! stays one ordinary matmul outside) and the true length of every batch row, and return the
-//! hidden states `[T·B, H]` with padded steps carrying the previous state, exactly like the
-//! composed path in `recurrence.rs`, which other backends keep using.
+//! The ops take the projected inputs of the real tokens only, packed like PyTorch's
+//! `PackedSequence` (`[N, G·H]`, `N` = the sum of the lengths: step by step, and within a step
+//! the rows still running, longest first; [`pack_index`] gives the order), so the
+//! whole-sequence input projection, one ordinary matmul outside, skips the padding too. They
+//! return the hidden states `[T·B, H]` (step-major, batch order) with padded steps carrying the
+//! previous state, exactly like the composed path in `recurrence.rs`, which other backends keep
+//! using.
 
 mod activation;
 mod flex;
@@ -47,6 +50,52 @@ impl Shape {
     fn running_at(&self, order: &[usize], t: usize) -> usize {
         order.iter().take_while(|&&b| self.lengths[b] > t).count()
     }
+
+    /// Where each step's rows start in the packed layout (`steps + 1` entries, the last = `N`).
+    fn packed_offsets(&self, order: &[usize]) -> Vec<usize> {
+        let mut offsets = Vec::with_capacity(self.steps + 1);
+        let mut at = 0;
+        for t in 0..self.steps {
+            offsets.push(at);
+            at += self.running_at(order, t);
+        }
+        offsets.push(at);
+        offsets
+    }
+
+    /// The packed rows `[N, width]` of step-major, batch-order `full` `[T·B, width]`.
+    fn pack(&self, full: &[f32], width: usize) -> Vec<f32> {
+        let order = self.longest_first();
+        let mut packed = Vec::with_capacity(self.lengths.iter().sum::<usize>() * width);
+        for t in 0..self.steps {
+            for &b in &order[..self.running_at(&order, t)] {
+                let row = (t * self.batch + b) * width;
+                packed.extend_from_slice(&full[row..row + width]);
+            }
+        }
+        packed
+    }
+}
+
+/// The step-major rows (`t·B + b`) of the real tokens in the packed order the fused ops read
+/// (see the module docs); with `reversed`, step `t` of row `b` reads its token `len_b − 1 − t`
+/// instead, so the backward direction needs no separate reversal of its inputs.
+pub(crate) fn pack_index(lengths: &[usize], reversed: bool) -> Vec<i64> {
+    let shape = Shape {
+        steps: lengths.iter().copied().max().unwrap_or(0),
+        batch: lengths.len(),
+        hidden: 0,
+        lengths: lengths.to_vec(),
+    };
+    let order = shape.longest_first();
+    let mut index = Vec::with_capacity(lengths.iter().sum());
+    for t in 0..shape.steps {
+        for &b in &order[..shape.running_at(&order, t)] {
+            let time = if reversed { lengths[b] - 1 - t } else { t };
+            index.push((time * shape.batch + b) as i64);
+        }
+    }
+    index
 }
 
 /// The fewest batch rows one rayon task of a gate pass takes: all of them (one task, no split)
@@ -63,14 +112,16 @@ fn min_rows_per_task(batch: usize, hidden: usize) -> usize {
 /// flex (with the hand-written backward); never called on other backends.
 #[backend_extension(Flex, Autodiff)]
 pub trait FusedRecurrence: Backend {
-    /// LSTM: `proj` `[T·B, 4H]`, `weight_hh` `[H, 4H]` → hidden states `[T·B, H]`.
+    /// LSTM: packed `proj` `[N, 4H]`, `weight_hh` `[H, 4H]` → hidden states `[T·B, H]`
+    /// (`T` = the longest length).
     fn masked_lstm(
         proj: FloatTensor<Self>,
         weight_hh: FloatTensor<Self>,
         lengths: Vec<usize>,
     ) -> FloatTensor<Self>;
 
-    /// GRU: `proj` `[T·B, 3H]`, `weight_hh` `[H, 3H]`, `bias_hn` `[H]` → hidden states `[T·B, H]`.
+    /// GRU: packed `proj` `[N, 3H]`, `weight_hh` `[H, 3H]`, `bias_hn` `[H]` → hidden states
+    /// `[T·B, H]`.
     fn masked_gru(
         proj: FloatTensor<Self>,
         weight_hh: FloatTensor<Self>,
@@ -101,7 +152,7 @@ pub(crate) fn composed_only<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// Whether the fused ops can run on tensors like `x`: an f32 tensor on the flex device.
-fn supported(x: &Tensor<2>) -> bool {
+pub(crate) fn supported(x: &Tensor<2>) -> bool {
     #[cfg(test)]
     if COMPOSED_ONLY.with(|c| c.get()) {
         return false;
@@ -111,38 +162,42 @@ fn supported(x: &Tensor<2>) -> bool {
         && matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_))
 }
 
-/// The fused masked LSTM, or `None` where it does not apply (then run the composed path).
-pub(crate) fn masked_lstm(
-    proj: &Tensor<2>,
-    weight_hh: &Tensor<2>,
-    lengths: &[usize],
-) -> Option<Tensor<2>> {
-    if !supported(proj) {
-        return None;
-    }
+/// The fused masked LSTM over a packed projection (call only where [`supported`]).
+pub(crate) fn masked_lstm(proj: &Tensor<2>, weight_hh: &Tensor<2>, lengths: &[usize]) -> Tensor<2> {
     let out = <Dispatch as FusedRecurrence>::masked_lstm(
         proj.clone().into_dispatch(),
         weight_hh.clone().into_dispatch(),
         lengths.to_vec(),
     );
-    Some(Tensor::from_dispatch(out))
+    Tensor::from_dispatch(out)
 }
 
-/// The fused masked GRU, or `None` where it does not apply (then run the composed path).
+/// The fused masked GRU over a packed projection (call only where [`supported`]).
 pub(crate) fn masked_gru(
     proj: &Tensor<2>,
     weight_hh: &Tensor<2>,
     bias_hn: &Tensor<1>,
     lengths: &[usize],
-) -> Option<Tensor<2>> {
-    if !supported(proj) {
-        return None;
-    }
+) -> Tensor<2> {
     let out = <Dispatch as FusedRecurrence>::masked_gru(
         proj.clone().into_dispatch(),
         weight_hh.clone().into_dispatch(),
         bias_hn.clone().into_dispatch(),
         lengths.to_vec(),
     );
-    Some(Tensor::from_dispatch(out))
+    Tensor::from_dispatch(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pack_index;
+
+    /// Lengths [2, 3, 0]: longest first is rows 1, 0 (row 2 is empty); worked by hand.
+    #[test]
+    fn pack_index_is_step_major_longest_first_and_reverses_within_each_length() {
+        // t=0: rows 1, 0; t=1: rows 1, 0; t=2: row 1 (B = 3, index t·B + b).
+        assert_eq!(pack_index(&[2, 3, 0], false), vec![1, 0, 4, 3, 7]);
+        // Reversed: step t of row b reads its token len_b − 1 − t.
+        assert_eq!(pack_index(&[2, 3, 0], true), vec![7, 3, 4, 0, 1]);
+    }
 }
