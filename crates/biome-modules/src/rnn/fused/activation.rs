@@ -19,7 +19,8 @@ const ROUNDER: f32 = 12_582_912.0;
 #[inline(always)]
 pub(crate) fn exp(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * LOG2_E + ROUNDER) - ROUNDER;
+    let shifted = x * LOG2_E + ROUNDER;
+    let n = shifted - ROUNDER;
     let r = (x - n * LN2_HI) - n * LN2_LO;
     // Taylor coefficients 1/k!; the truncation error |r|^8/8! is below 2e-9 for |r| <= 0.35.
     let p = 1.0 / 5040.0;
@@ -30,8 +31,11 @@ pub(crate) fn exp(x: f32) -> f32 {
     let p = p * r + 0.5;
     let p = p * r + 1.0;
     let p = p * r + 1.0;
-    // 2^n by building the exponent bits; n is in [-126, 127] after the clamp.
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^n by building the exponent bits; n is in [-126, 127] after the clamp. The integer n is
+    // read off `shifted`'s low mantissa bits rather than with `n as i32`, whose saturating,
+    // NaN-checking conversion LLVM cannot vectorise (it made the gate loops partly scalar).
+    let n_int = (shifted.to_bits() as i32).wrapping_sub(ROUNDER.to_bits() as i32);
+    let scale = f32::from_bits((n_int.wrapping_add(127) as u32) << 23);
     p * scale
 }
 
