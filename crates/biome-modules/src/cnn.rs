@@ -8,6 +8,7 @@
 
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
+use burn::tensor::TensorData;
 use serde::{Deserialize, Serialize};
 
 use crate::activation::Activation;
@@ -129,11 +130,11 @@ impl CnnEncoder {
         }
     }
 
-    /// - x: `[B, T, D]`, mask: `[B, T]`
+    /// - x: `[B, T, D]`, mask: `[B, T]` (read on the host, like the recurrences' lengths)
     /// - returns `[B, H]`; all-padding rows give zeros.
     ///
     /// Every filter runs in one GEMM: the windows of the largest filter `K` at every start
-    /// position, `[x_t; …; x_{t+K-1}]` (`[B·T, K·D]`, padded with `K-1` zero steps at the end),
+    /// position, `[x_t; …; x_{t+K-1}]` (`[B·T, K·D]`, zeros at padding and past the end),
     /// times all filters' weights side by side, each zero-padded from `k·D` to `K·D` rows (a
     /// size-`k` window is the first `k·D` values of the size-`K` one). The zero rows cost
     /// `K/k` times a filter's own FLOPs, but one large GEMM and its two backward GEMMs run far
@@ -146,16 +147,37 @@ impl CnnEncoder {
         // Start positions; at least one, so that an empty batch dimension T still gives zeros.
         let tp = t.max(1);
         let pad = tp - t + max_k - 1;
+        // The windows as one gather of rows of `x` plus a zero row: a window position that is
+        // padding (or past the end) reads the zero row, so the zero-padded weights below never
+        // meet garbage, and the gather's backward is one scatter-add into `x`'s gradient.
+        let real: Vec<bool> = mask
+            .clone()
+            .into_data()
+            .iter::<i64>()
+            .map(|v| v != 0)
+            .collect();
+        let zero_row = b * t;
+        let mut index = Vec::with_capacity(b * tp * max_k);
+        for row in 0..b {
+            for start in 0..tp {
+                for pos in start..start + max_k {
+                    let r = row * t + pos;
+                    let take = pos < t && real[r];
+                    index.push(if take { r } else { zero_row } as i64);
+                }
+            }
+        }
+        let n = index.len();
+        let index = Tensor::<1, Int>::from_data(TensorData::new(index, [n]), &device);
+        let rows = Tensor::cat(
+            vec![x.reshape([b * t, d]), Tensor::zeros([1, d], &device)],
+            0,
+        );
+        let windows = rows.select(0, index).reshape([b * tp, max_k * d]);
         let mut maskf = mask.float();
-        let mut x = x * maskf.clone().unsqueeze_dim::<3>(2);
         if pad > 0 {
-            x = Tensor::cat(vec![x, Tensor::zeros([b, pad, d], &device)], 1);
             maskf = Tensor::cat(vec![maskf, Tensor::zeros([b, pad], &device)], 1);
         }
-        let windows: Vec<Tensor<3>> = (0..max_k)
-            .map(|j| x.clone().slice_dim(1, j..j + tp))
-            .collect();
-        let windows = Tensor::cat(windows, 2).reshape([b * tp, max_k * d]);
 
         let widths: Vec<usize> = self
             .convs
@@ -313,6 +335,33 @@ mod tests {
                 assert!(got[3 * h..4 * h].iter().all(|v| *v == 0.0));
             }
         }
+    }
+
+    /// Padding is never read: NaN there gives the same (finite) output as zeros there.
+    #[test]
+    fn nan_in_the_padding_never_reaches_the_output() {
+        let device = dev();
+        let enc = encoder(
+            r#"{"num_filters": 3, "ngram_filter_sizes": [1, 2, 4]}"#,
+            4,
+            &device,
+        );
+        let rows: Vec<Vec<bool>> = [5, 2, 0]
+            .iter()
+            .map(|&l| (0..5).map(|i| i < l).collect())
+            .chain(std::iter::once(vec![true, false, true, true, false]))
+            .collect();
+        let mask = mask2(&rows, &device);
+        let x = randn([4, 5, 4], &device);
+        let pad = mask
+            .clone()
+            .bool_not()
+            .unsqueeze_dim::<3>(2)
+            .expand([4, 5, 4]);
+        let clean = to_vec(enc.forward(x.clone().mask_fill(pad.clone(), 0.0), mask.clone()));
+        let dirty = to_vec(enc.forward(x.mask_fill(pad, f32::NAN), mask));
+        assert!(clean.iter().all(|v| v.is_finite()));
+        assert_eq!(clean, dirty);
     }
 
     #[test]
