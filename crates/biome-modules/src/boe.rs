@@ -4,7 +4,6 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModuleError, check_dim};
-use crate::mask::mask_features;
 
 /// `{"embedding_dim": 300, "averaged": false}`.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -56,10 +55,23 @@ impl BagOfEmbeddingsEncoder {
     /// - x: `[B, T, D]`, mask: `[B, T]`
     /// - returns `[B, D]`; all-padding rows give zeros.
     pub fn forward(&self, x: Tensor<3>, mask: Tensor<2, Bool>) -> Tensor<2> {
-        let m = mask_features(mask);
-        let summed = (x * m.clone()).sum_dim(1).squeeze_dim::<2>(1);
+        let m = mask.float(); // [B, T]
+        let summed = if x.is_autodiff() {
+            (x * m.clone().unsqueeze_dim::<3>(2))
+                .sum_dim(1)
+                .squeeze_dim::<2>(1)
+        } else {
+            // Without autodiff, the masked sum as a batched product `[B, 1, T] × [B, T, D]`:
+            // one read of `x` instead of writing and reading a masked copy (W4 inference +45%).
+            // In training its backward (a `T×1 · 1×D` product per row) is slower than the
+            // multiply's, so training keeps the multiply.
+            m.clone()
+                .unsqueeze_dim::<3>(1)
+                .matmul(x)
+                .squeeze_dim::<2>(1)
+        };
         if self.averaged {
-            let lengths = m.sum_dim(1).squeeze_dim::<2>(1).clamp_min(1.0);
+            let lengths = m.sum_dim(1).clamp_min(1.0);
             summed / lengths
         } else {
             summed
