@@ -176,6 +176,7 @@ pub(crate) fn run_direction(
         let index = Tensor::<1, Int>::from_data(TensorData::new(index, [n]), &input.device());
         let proj =
             input.select(0, index).matmul(dir.weight_ih.val()) + proj_bias.reshape([1, gates]);
+        // `hidden_bias` is the GRU's `b_hn`; the LSTM folded all of `b_hh` into the projection.
         let hs = match hidden_bias {
             None => super::fused::masked_lstm(&proj, &weight_hh, &ctx.lengths),
             Some(b_hn) => {
