@@ -88,6 +88,29 @@ fn param_ids<M: Module>(m: &M) -> Vec<(ParamId, usize, String)> {
     v.0
 }
 
+/// A fresh model (seed 5) for `json`, and one batch of all of `ex` as tensors.
+fn model_and_batch(
+    json: &str,
+    ex: &[PairExample],
+    mode: RecordMode,
+    chars: bool,
+    device: &Device,
+) -> (SequencePairClassifier, RecordTensors, RecordTensors) {
+    let (vocab, batcher) = setup(ex, mode, chars);
+    let (model, _) = SequencePairClassifier::new(
+        &config(json),
+        &vocab,
+        &labels(),
+        Weights::Fresh { seed: 5 },
+        device,
+    )
+    .unwrap();
+    let batch = batcher.batch(ex, &vocab).unwrap();
+    let r1 = RecordTensors::from_batch(&batch.record1, device);
+    let r2 = RecordTensors::from_batch(&batch.record2, device);
+    (model, r1, r2)
+}
+
 fn train_losses(
     model: SequencePairClassifier,
     batcher: &Batcher,
@@ -252,18 +275,7 @@ fn gradients_reach_every_trainable_parameter_and_not_a_frozen_embedding() {
 fn extend_labels_keeps_old_predictions() {
     let device = Device::flex();
     let ex = examples();
-    let (vocab, batcher) = setup(&ex, RecordMode::Text, false);
-    let (model, _) = SequencePairClassifier::new(
-        &config(BOE),
-        &vocab,
-        &labels(),
-        Weights::Fresh { seed: 5 },
-        &device,
-    )
-    .unwrap();
-    let batch = batcher.batch(&ex, &vocab).unwrap();
-    let r1 = RecordTensors::from_batch(&batch.record1, &device);
-    let r2 = RecordTensors::from_batch(&batch.record2, &device);
+    let (model, r1, r2) = model_and_batch(BOE, &ex, RecordMode::Text, false, &device);
     let before = float_values(model.forward(&r1, &r2, None).unwrap().logits);
     let model = model.extend_labels(&["maybe".to_string(), "duplicate".to_string()]);
     assert_eq!(model.labels(), &["duplicate", "not_duplicate", "maybe"]);
@@ -476,18 +488,7 @@ fn one_pass_over_both_records_equals_two_passes() {
         ),
     ];
     for (ex, mode, chars, json) in cases {
-        let (vocab, batcher) = setup(&ex, mode, chars);
-        let (model, _) = SequencePairClassifier::new(
-            &config(json),
-            &vocab,
-            &labels(),
-            Weights::Fresh { seed: 5 },
-            &device,
-        )
-        .unwrap();
-        let batch = batcher.batch(&ex, &vocab).unwrap();
-        let r1 = RecordTensors::from_batch(&batch.record1, &device);
-        let r2 = RecordTensors::from_batch(&batch.record2, &device);
+        let (model, r1, r2) = model_and_batch(json, &ex, mode, chars, &device);
         let both = r1.stacked_with(&r2).expect("same kind of records");
         assert_eq!(both.batch_size(), 4);
         let (u, v) = (model.encode(&r1).unwrap(), model.encode(&r2).unwrap());
