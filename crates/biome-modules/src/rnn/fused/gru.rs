@@ -151,6 +151,18 @@ unsafe fn gru_cell_avx512(
     gru_cell_body(x, p, bias_hn, h, trace, hidden);
 }
 
+/// Element `j` of one row: updates `h[j]` and returns `r z n` and `h·W_hn + b_hn`. Inlined
+/// into both loops of [`gru_cell_body`], which stay straight and vectorise.
+#[inline(always)]
+fn gru_element(j: usize, x: [&[f32]; 3], p: [&[f32]; 3], b_hn: &[f32], h: &mut [f32]) -> [f32; 4] {
+    let r = sigmoid(x[0][j] + p[0][j]);
+    let z = sigmoid(x[1][j] + p[1][j]);
+    let hn = p[2][j] + b_hn[j];
+    let cand = tanh(x[2][j] + r * hn);
+    h[j] = cand + z * (h[j] - cand);
+    [r, z, cand, hn]
+}
+
 #[inline(always)]
 fn gru_cell_body(
     x: &[f32],
@@ -170,11 +182,7 @@ fn gru_cell_body(
             let (gz, gn) = rest.split_at_mut(n);
             let (gn, hn_out) = (&mut gn[..n], &mut hn_out[..n]);
             for j in 0..n {
-                let r = sigmoid(xr[j] + pr[j]);
-                let z = sigmoid(xz[j] + pz[j]);
-                let hn = pn[j] + b_hn[j];
-                let cand = tanh(xn[j] + r * hn);
-                h[j] = cand + z * (h[j] - cand);
+                let [r, z, cand, hn] = gru_element(j, [xr, xz, xn], [pr, pz, pn], b_hn, h);
                 gr[j] = r;
                 gz[j] = z;
                 gn[j] = cand;
@@ -183,10 +191,7 @@ fn gru_cell_body(
         }
         None => {
             for j in 0..n {
-                let r = sigmoid(xr[j] + pr[j]);
-                let z = sigmoid(xz[j] + pz[j]);
-                let cand = tanh(xn[j] + r * (pn[j] + b_hn[j]));
-                h[j] = cand + z * (h[j] - cand);
+                gru_element(j, [xr, xz, xn], [pr, pz, pn], b_hn, h);
             }
         }
     }

@@ -163,6 +163,26 @@ unsafe fn lstm_cell_avx512(
     lstm_cell_body(x, hw, c, h, gates, hidden);
 }
 
+/// Element `j` of one row: updates `c[j]`, `h[j]` and returns the gates `i f g o`. Inlined into
+/// both loops of [`lstm_cell_body`], which stay straight and vectorise.
+#[inline(always)]
+fn lstm_element(
+    j: usize,
+    x: [&[f32]; 4],
+    p: [&[f32]; 4],
+    c: &mut [f32],
+    h: &mut [f32],
+) -> [f32; 4] {
+    let i = sigmoid(x[0][j] + p[0][j]);
+    let f = sigmoid(x[1][j] + p[1][j]);
+    let g = tanh(x[2][j] + p[2][j]);
+    let o = sigmoid(x[3][j] + p[3][j]);
+    let cell = f * c[j] + i * g;
+    c[j] = cell;
+    h[j] = o * tanh(cell);
+    [i, f, g, o]
+}
+
 #[inline(always)]
 fn lstm_cell_body(
     x: &[f32],
@@ -188,13 +208,7 @@ fn lstm_cell_body(
             let (gg, go) = rest.split_at_mut(n);
             let (gg, go) = (&mut gg[..n], &mut go[..n]);
             for j in 0..n {
-                let i = sigmoid(xi[j] + pi[j]);
-                let f = sigmoid(xf[j] + pf[j]);
-                let g = tanh(xg[j] + pg[j]);
-                let o = sigmoid(xo[j] + po[j]);
-                let cell = f * c[j] + i * g;
-                c[j] = cell;
-                h[j] = o * tanh(cell);
+                let [i, f, g, o] = lstm_element(j, [xi, xf, xg, xo], [pi, pf, pg, po], c, h);
                 gi[j] = i;
                 gf[j] = f;
                 gg[j] = g;
@@ -203,13 +217,7 @@ fn lstm_cell_body(
         }
         None => {
             for j in 0..n {
-                let i = sigmoid(xi[j] + pi[j]);
-                let f = sigmoid(xf[j] + pf[j]);
-                let g = tanh(xg[j] + pg[j]);
-                let o = sigmoid(xo[j] + po[j]);
-                let cell = f * c[j] + i * g;
-                c[j] = cell;
-                h[j] = o * tanh(cell);
+                lstm_element(j, [xi, xf, xg, xo], [pi, pf, pg, po], c, h);
             }
         }
     }
