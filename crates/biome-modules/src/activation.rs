@@ -38,4 +38,70 @@ impl Activation {
             Self::Linear => x,
         }
     }
+
+    /// The function and its derivative at one value, for the non-decreasing functions: every
+    /// one but GELU (`None`), which dips below zero. For those, the maximum of `f` over a set of
+    /// values is `f` of their maximum, so a max-pool may take the maximum first.
+    pub(crate) fn non_decreasing_scalar(self) -> Option<fn(f32) -> (f32, f32)> {
+        Some(match self {
+            Self::Relu => |z: f32| if z > 0.0 { (z, 1.0) } else { (0.0, 0.0) },
+            Self::Tanh => |z: f32| {
+                let y = z.tanh();
+                (y, 1.0 - y * y)
+            },
+            Self::Sigmoid => |z: f32| {
+                let y = 1.0 / (1.0 + (-z).exp());
+                (y, y * (1.0 - y))
+            },
+            Self::Elu => |z: f32| {
+                if z > 0.0 {
+                    (z, 1.0)
+                } else {
+                    let e = z.exp();
+                    (e - 1.0, e)
+                }
+            },
+            Self::LeakyRelu => |z: f32| if z > 0.0 { (z, 1.0) } else { (0.01 * z, 0.01) },
+            Self::Linear => |z: f32| (z, 1.0),
+            Self::Gelu => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::*;
+
+    /// The scalar form equals the tensor form, its derivative equals central differences, and
+    /// it is non-decreasing.
+    #[test]
+    fn scalar_forms_match_the_tensor_forms_and_their_differences() {
+        let device = dev();
+        let zs: Vec<f32> = (0..41).map(|i| i as f32 * 0.25 - 5.03).collect();
+        let x = Tensor::<1>::from_data(TensorData::new(zs.clone(), [zs.len()]), &device);
+        for act in [
+            Activation::Relu,
+            Activation::Tanh,
+            Activation::Sigmoid,
+            Activation::Elu,
+            Activation::LeakyRelu,
+            Activation::Linear,
+        ] {
+            let f = act.non_decreasing_scalar().unwrap();
+            let want = to_vec(act.apply(x.clone()));
+            let eps = 1e-2;
+            for (&z, &w) in zs.iter().zip(&want) {
+                let (y, dy) = f(z);
+                assert!((y - w).abs() < 1e-5, "{act:?}({z}) = {y}, tensor form {w}");
+                let numeric = (f(z + eps).0 - f(z - eps).0) / (2.0 * eps);
+                assert!(
+                    (dy - numeric).abs() < 1e-3,
+                    "{act:?}'({z}) = {dy} vs {numeric}"
+                );
+                assert!(f(z + eps).0 >= y, "{act:?} decreases at {z}");
+            }
+        }
+        assert!(Activation::Gelu.non_decreasing_scalar().is_none());
+    }
 }

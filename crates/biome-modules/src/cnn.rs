@@ -14,6 +14,11 @@ use serde::{Deserialize, Serialize};
 use crate::activation::Activation;
 use crate::error::{ModuleError, check_dim};
 
+#[cfg(feature = "flex")]
+mod fused;
+#[cfg(feature = "flex")]
+mod window_max;
+
 fn default_ngrams() -> Vec<usize> {
     vec![2, 3, 4, 5]
 }
@@ -140,7 +145,14 @@ impl CnnEncoder {
     /// `K/k` times a filter's own FLOPs, but one large GEMM and its two backward GEMMs run far
     /// faster than a convolution per filter, whose backward (`conv_transpose`) dominated the
     /// multifield workload's step (BENCHMARKS.md, W3).
+    ///
+    /// On flex, a fused op with a hand-written backward pass runs instead (`cnn/window_max.rs`),
+    /// with the same result.
     pub fn forward(&self, x: Tensor<3>, mask: Tensor<2, Bool>) -> Tensor<2> {
+        #[cfg(feature = "flex")]
+        if let Some(pooled) = fused::forward(self, &x, &mask) {
+            return self.project(pooled);
+        }
         let [b, t, d] = x.dims();
         let device = x.device();
         let max_k = self.ngram_filter_sizes.iter().copied().max().unwrap_or(1);
@@ -240,6 +252,11 @@ impl CnnEncoder {
             .squeeze_dim::<2>(1)
             // Rows without a complete window: 0.
             .mask_fill(Tensor::cat(none_valid, 1), 0.0);
+        self.project(pooled)
+    }
+
+    /// The optional projection of the pooled features.
+    fn project(&self, pooled: Tensor<2>) -> Tensor<2> {
         match &self.projection {
             Some(p) => p.forward(pooled),
             None => pooled,
@@ -295,6 +312,12 @@ mod tests {
         }
     }
 
+    /// Runs `check` on the fused flex op, then on the composed tensor-op path.
+    fn on_both_paths(check: impl Fn()) {
+        check();
+        crate::kernel::composed_only(check);
+    }
+
     fn encoder(json: &str, d: usize, device: &Device) -> CnnEncoder {
         serde_json::from_str::<CnnEncoderConfig>(json)
             .unwrap()
@@ -304,6 +327,10 @@ mod tests {
 
     #[test]
     fn one_gemm_path_equals_window_reference_with_padding() {
+        on_both_paths(one_gemm_path_equals_window_reference);
+    }
+
+    fn one_gemm_path_equals_window_reference() {
         let device = dev();
         for (json, t) in [
             (
@@ -340,6 +367,10 @@ mod tests {
     /// Padding is never read: NaN there gives the same (finite) output as zeros there.
     #[test]
     fn nan_in_the_padding_never_reaches_the_output() {
+        on_both_paths(nan_in_the_padding_is_never_read);
+    }
+
+    fn nan_in_the_padding_is_never_read() {
         let device = dev();
         let enc = encoder(
             r#"{"num_filters": 3, "ngram_filter_sizes": [1, 2, 4]}"#,
@@ -366,6 +397,10 @@ mod tests {
 
     #[test]
     fn one_gemm_path_gradients_equal_window_reference() {
+        on_both_paths(gradients_equal_window_reference);
+    }
+
+    fn gradients_equal_window_reference() {
         let device = ad_dev();
         let enc = encoder(
             r#"{"num_filters": 4, "ngram_filter_sizes": [1, 2, 3], "output_dim": 3,
@@ -403,6 +438,10 @@ mod tests {
 
     #[test]
     fn one_gemm_path_weight_gradient_matches_finite_differences() {
+        on_both_paths(weight_gradient_matches_finite_differences);
+    }
+
+    fn weight_gradient_matches_finite_differences() {
         // Two bigram filters over D = 2, tanh, fixed inputs (no RNG: the argmax windows are
         // well separated, so the max-pool is locally smooth); central differences in f32.
         let device = ad_dev();
@@ -436,5 +475,50 @@ mod tests {
                 analytic[i]
             );
         }
+    }
+
+    /// A batch large enough for several fused tasks, relu, no projection, random lengths with
+    /// holes: the fused op's outputs and all gradients equal the composed path's.
+    #[test]
+    fn fused_op_equals_composed_path_on_a_large_batch() {
+        let device = ad_dev();
+        let enc = encoder(
+            r#"{"num_filters": 6, "ngram_filter_sizes": [2, 3, 5]}"#,
+            7,
+            &device,
+        );
+        let (b, t) = (70, 9);
+        let rows: Vec<Vec<bool>> = (0..b)
+            .map(|r| {
+                (0..t)
+                    .map(|i| i < (r * 7) % (t + 1) && (r % 5 != 0 || i != 2))
+                    .collect()
+            })
+            .collect();
+        let mask = mask2(&rows, &device);
+        let x0 = randn([b, t, 7], &device);
+        let head = randn([b, 18], &device);
+        let run = || {
+            let x = x0.clone().detach().require_grad();
+            let out = enc.forward(x.clone(), mask.clone());
+            let g = (out.clone() * head.clone()).sum().backward();
+            let mut v = to_vec(out);
+            v.extend(to_vec(x.grad(&g).unwrap()));
+            for c in &enc.convs {
+                v.extend(to_vec(c.weight.val().grad(&g).unwrap()));
+                v.extend(to_vec(c.bias.as_ref().unwrap().val().grad(&g).unwrap()));
+            }
+            v
+        };
+        assert!(
+            fused::forward(&enc, &x0, &mask).is_some(),
+            "the fused op runs on flex"
+        );
+        let fused = run();
+        let composed = crate::kernel::composed_only(run);
+        assert!(crate::kernel::composed_only(|| fused::forward(&enc, &x0, &mask)).is_none());
+        assert!(fused.iter().all(|v| v.is_finite()));
+        assert!(fused[b * 18..].iter().filter(|v| **v != 0.0).count() > 100);
+        assert_close(&fused, &composed, 1e-4);
     }
 }

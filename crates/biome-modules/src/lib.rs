@@ -12,6 +12,8 @@ pub mod cnn;
 pub mod embedding;
 pub mod error;
 pub mod feed_forward;
+#[cfg(feature = "flex")]
+pub(crate) mod kernel;
 pub mod mask;
 pub mod multifield;
 pub mod pass_through;

@@ -846,7 +846,7 @@ fn fused_kernels_equal_the_composed_path_forward_and_backward() {
             let p = Problem::new(seed as u64 + 900, lengths, steps, dim, rnn.output_dim());
             let (fused_loss, fused) = all_gradients(&p, &rnn, &device);
             let (plain_loss, plain) =
-                super::fused::composed_only(|| all_gradients(&p, &rnn, &device));
+                crate::kernel::composed_only(|| all_gradients(&p, &rnn, &device));
             assert_close(
                 &[fused_loss],
                 &[plain_loss],
@@ -864,7 +864,7 @@ fn fused_kernels_equal_the_composed_path_forward_and_backward() {
             let m = mask(&p.lengths, p.steps, &plain_dev);
             let fused_seq = values(rnn.forward_sequence(x.clone(), m.clone()));
             let plain_seq =
-                super::fused::composed_only(|| values(rnn.forward_sequence(x.clone(), m.clone())));
+                crate::kernel::composed_only(|| values(rnn.forward_sequence(x.clone(), m.clone())));
             assert_close(
                 &fused_seq,
                 &plain_seq,

@@ -1,7 +1,6 @@
 //! The flex and autodiff-over-flex implementations of [`FusedRecurrence`]: conversions between
 //! flex tensors and slices, and the hand-written backward steps.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -13,25 +12,11 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::TensorData;
 
+use crate::kernel::{dims, tensor, values};
+
 use super::gru::{self, GruTrace};
 use super::lstm::{self, LstmTrace};
 use super::{FusedRecurrence, Shape};
-
-/// The values of an f32 flex tensor in row-major order (borrowed when already contiguous).
-fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
-    match t.as_slice::<f32>() {
-        Some(s) => Cow::Borrowed(s),
-        None => Cow::Owned(t.to_contiguous().as_slice::<f32>().expect("f32").to_vec()),
-    }
-}
-
-fn tensor(values: Vec<f32>, shape: [usize; 2]) -> FlexTensor {
-    FlexTensor::from_data(TensorData::new(values, shape))
-}
-
-fn dims(t: &FlexTensor) -> Vec<usize> {
-    t.layout().shape().to_vec()
-}
 
 /// The call's sizes from packed `proj` `[N, G·H]`, `weight_hh` `[H, G·H]` and the lengths
 /// (`T` is the longest).

@@ -8,8 +8,8 @@
 use rayon::prelude::*;
 
 use super::activation::{sigmoid, tanh};
-use super::gemm::{Operand, matmul};
 use super::{Shape, min_rows_per_task};
+use crate::kernel::gemm::{Operand, matmul};
 
 /// What the backward pass needs from the forward one.
 #[derive(Clone)]

@@ -17,15 +17,13 @@
 
 mod activation;
 mod flex;
-mod gemm;
 mod gru;
 mod lstm;
 
 use std::sync::OnceLock;
 
-use burn::backend::{Backend, Dispatch, DispatchDevice, backend_extension, tensor::FloatTensor};
+use burn::backend::{Backend, Dispatch, backend_extension, tensor::FloatTensor};
 use burn::prelude::*;
-use burn::tensor::DType;
 
 /// The sizes of one fused call.
 #[derive(Debug, Clone)]
@@ -130,36 +128,12 @@ pub trait FusedRecurrence: Backend {
     ) -> FloatTensor<Self>;
 }
 
-/// False when `BIOME_FUSED_RNN=0`: every recurrence then runs the composed tensor-op path
-/// (for A/B measurements and as an escape hatch).
-fn enabled() -> bool {
-    static ENABLED: OnceLock<bool> = OnceLock::new();
-    *ENABLED.get_or_init(|| std::env::var("BIOME_FUSED_RNN").map_or(true, |v| v != "0"))
-}
-
-#[cfg(test)]
-thread_local! {
-    static COMPOSED_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Runs `f` with the fused ops switched off on this thread (tests compare the two paths).
-#[cfg(test)]
-pub(crate) fn composed_only<R>(f: impl FnOnce() -> R) -> R {
-    COMPOSED_ONLY.with(|c| c.set(true));
-    let out = f();
-    COMPOSED_ONLY.with(|c| c.set(false));
-    out
-}
-
-/// Whether the fused ops can run on tensors like `x`: an f32 tensor on the flex device.
+/// Whether the fused ops can run on tensors like `x`: an f32 tensor on the flex device, and not
+/// switched off with `BIOME_FUSED_RNN=0` (every recurrence then runs the composed tensor-op
+/// path).
 pub(crate) fn supported(x: &Tensor<2>) -> bool {
-    #[cfg(test)]
-    if COMPOSED_ONLY.with(|c| c.get()) {
-        return false;
-    }
-    enabled()
-        && x.dtype() == DType::F32
-        && matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_))
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    crate::kernel::enabled("BIOME_FUSED_RNN", &ENABLED) && crate::kernel::on_flex(x)
 }
 
 /// The fused masked LSTM over a packed projection (call only where [`supported`]).

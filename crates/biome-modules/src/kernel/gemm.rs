@@ -6,6 +6,9 @@ pub(crate) struct Operand<'a> {
     pub data: &'a [f32],
     /// Read the stored `[cols, rows]` matrix as `[rows, cols]`.
     pub transposed: bool,
+    /// The distance between consecutive stored rows; `None` = as many as a stored row has
+    /// values (a packed matrix). A larger stride reads the leading columns of a wider matrix.
+    pub row_stride: Option<usize>,
 }
 
 impl<'a> Operand<'a> {
@@ -13,6 +16,16 @@ impl<'a> Operand<'a> {
         Self {
             data,
             transposed: false,
+            row_stride: None,
+        }
+    }
+
+    /// The first columns of a wider row-major matrix whose rows lie `row_stride` values apart.
+    pub fn leading_columns(data: &'a [f32], row_stride: usize) -> Self {
+        Self {
+            data,
+            transposed: false,
+            row_stride: Some(row_stride),
         }
     }
 
@@ -20,16 +33,31 @@ impl<'a> Operand<'a> {
         Self {
             data,
             transposed: true,
+            row_stride: None,
         }
     }
 
     /// (row stride, column stride) of the logical `[rows, cols]` matrix.
     fn strides(&self, rows: usize, cols: usize) -> (isize, isize) {
         if self.transposed {
-            (1, rows as isize)
+            (1, self.row_stride.unwrap_or(rows) as isize)
         } else {
-            (cols as isize, 1)
+            (self.row_stride.unwrap_or(cols) as isize, 1)
         }
+    }
+
+    /// Whether the slice holds every value of the logical `[rows, cols]` matrix.
+    fn covers(&self, rows: usize, cols: usize) -> bool {
+        let (stored_rows, stored_cols) = if self.transposed {
+            (cols, rows)
+        } else {
+            (rows, cols)
+        };
+        let stride = self.row_stride.unwrap_or(stored_cols);
+        stored_rows == 0
+            || stored_cols == 0
+            || (stride >= stored_cols
+                && self.data.len() >= (stored_rows - 1) * stride + stored_cols)
     }
 }
 
@@ -49,8 +77,8 @@ pub(crate) fn matmul(
     accumulate: bool,
 ) {
     assert!(out.len() >= m * n, "matmul: output too short");
-    assert!(a.data.len() >= m * k, "matmul: lhs too short");
-    assert!(b.data.len() >= k * n, "matmul: rhs too short");
+    assert!(a.covers(m, k), "matmul: lhs too short");
+    assert!(b.covers(k, n), "matmul: rhs too short");
     if m == 0 || n == 0 {
         return;
     }
@@ -142,6 +170,29 @@ mod tests {
             for (x, y) in out.iter().zip(&expected) {
                 assert!((x - 2.0 * y).abs() < 1e-5, "{x} vs 2·{y}");
             }
+        }
+    }
+
+    #[test]
+    fn leading_columns_of_a_wider_matrix() {
+        // a is the first 3 columns of a [5, 4] matrix whose last column is garbage.
+        let (m, n, k) = (5, 7, 3);
+        let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+        let wide: Vec<f32> = a
+            .chunks(k)
+            .flat_map(|row| row.iter().copied().chain([f32::NAN]))
+            .collect();
+        let mut out = vec![0.0; m * n];
+        matmul(
+            &mut out,
+            Operand::leading_columns(&wide[..wide.len() - 1], k + 1),
+            Operand::plain(&b),
+            [m, n, k],
+            false,
+        );
+        for (x, y) in out.iter().zip(naive(&a, &b, m, n, k)) {
+            assert!((x - y).abs() < 1e-5, "{x} vs {y}");
         }
     }
 }
