@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::ModuleError;
 use crate::pretrained::{PretrainedReport, load_pretrained};
 
+#[cfg(feature = "flex")]
+mod padded_lookup;
+
 fn yes() -> bool {
     true
 }
@@ -178,8 +181,14 @@ impl WordEmbedding {
     /// - ids: `[B, T]` (0 = padding)
     /// - returns `[B, T, D]`, zero where `id == 0`
     pub fn forward(&self, ids: Tensor<2, Int>) -> Tensor<3> {
-        let mask = ids.clone().not_equal_elem(0).float().unsqueeze_dim::<3>(2);
         let weight = self.weight.val();
+        #[cfg(feature = "flex")]
+        if self.projection.is_none()
+            && let Some(x) = padded_lookup::padded_lookup(&weight, &ids)
+        {
+            return x;
+        }
+        let mask = ids.clone().not_equal_elem(0).float().unsqueeze_dim::<3>(2);
         let x = if !self.trainable {
             embedding(weight.detach(), ids)
         } else if self.sparse && weight.is_autodiff() {
@@ -249,6 +258,43 @@ mod tests {
         let ids = ints2(&[vec![3, 0, 5]], &device);
         let out = to_vec(emb.forward(ids));
         assert!(out[4..8].iter().all(|v| *v == 0.0));
+    }
+
+    /// Without autodiff the fused lookup runs; it equals the composed path, and padding gives
+    /// zeros even where row 0 of the table is not zero.
+    #[test]
+    fn fused_lookup_equals_composed_path_and_zeroes_padding() {
+        let device = dev();
+        let mut emb = WordEmbeddingConfig::new(5).init(40, &device);
+        let mut table = to_vec(emb.weight.val());
+        table[..5].fill(7.0);
+        emb.weight = Param::from_data(TensorData::new(table.clone(), [40, 5]), &device);
+        let rows: Vec<Vec<i64>> = (0..300)
+            .map(|r| {
+                (0..4)
+                    .map(|i| {
+                        if (r + i) % 3 == 0 {
+                            0
+                        } else {
+                            ((r * 7 + i) % 40) as i64
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let ids = ints2(&rows, &device);
+        assert!(padded_lookup::padded_lookup(&emb.weight.val(), &ids).is_some());
+        let fused = to_vec(emb.forward(ids.clone()));
+        let composed = to_vec(crate::kernel::composed_only(|| emb.forward(ids)));
+        assert_eq!(fused, composed);
+        for (position, &id) in rows.iter().flatten().enumerate() {
+            let got = &fused[position * 5..(position + 1) * 5];
+            if id == 0 {
+                assert!(got.iter().all(|v| *v == 0.0));
+            } else {
+                assert_eq!(got, &table[id as usize * 5..(id as usize + 1) * 5]);
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,91 @@
+//! The embedding lookup without autodiff as one flex op: every position gets its table row, or
+//! zeros where the id is 0 (padding), written once. The composed path (`embedding` then a
+//! multiply by the mask) writes the `[B, T, D]` output twice and reads it once more, which was
+//! a quarter of the bag-of-embeddings workload's inference time (BENCHMARKS.md, W4).
+
+use std::mem::MaybeUninit;
+use std::sync::OnceLock;
+
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, Flex, backend_extension};
+use burn::prelude::*;
+use rayon::prelude::*;
+
+use crate::kernel::{dims, tensor, values};
+
+/// Flex only: inference runs without autodiff.
+#[backend_extension(Flex)]
+pub trait PaddedLookup: Backend {
+    /// `weight` `[V, D]`, `ids` (row-major `[B, T]`, each below `V`) → `[B, T, D]`, zero rows
+    /// where the id is 0.
+    fn padded_lookup(
+        weight: FloatTensor<Self>,
+        ids: Vec<i64>,
+        shape: [usize; 2],
+    ) -> FloatTensor<Self>;
+}
+
+/// Positions per rayon task.
+const POSITIONS_PER_TASK: usize = 256;
+
+impl PaddedLookup for Flex {
+    fn padded_lookup(weight: FlexTensor, ids: Vec<i64>, [b, t]: [usize; 2]) -> FlexTensor {
+        let [vocab, d] = dims(&weight)[..] else {
+            panic!(
+                "padded lookup: weight must be [V, D], got {:?}",
+                dims(&weight)
+            )
+        };
+        assert_eq!(ids.len(), b * t, "padded lookup: ids for [{b}, {t}]");
+        let table = values(&weight);
+        let n = ids.len() * d;
+        // Every value is written exactly once (a row or zeros), so the buffer starts
+        // uninitialised rather than being zeroed first.
+        let mut out: Vec<f32> = Vec::with_capacity(n);
+        if d > 0 {
+            out.spare_capacity_mut()[..n]
+                .par_chunks_mut(POSITIONS_PER_TASK * d)
+                .zip(ids.par_chunks(POSITIONS_PER_TASK))
+                .for_each(|(out, ids)| {
+                    for (row, &id) in out.chunks_mut(d).zip(ids) {
+                        let id = usize::try_from(id).ok().filter(|&i| i < vocab);
+                        let id =
+                            id.unwrap_or_else(|| panic!("padded lookup: id outside [0, {vocab})"));
+                        if id == 0 {
+                            row.fill(MaybeUninit::new(0.0));
+                        } else {
+                            for (o, &v) in row.iter_mut().zip(&table[id * d..(id + 1) * d]) {
+                                o.write(v);
+                            }
+                        }
+                    }
+                });
+        }
+        // SAFETY: the loop above wrote all `n` values (`out` has `n / d` rows of `d`).
+        unsafe { out.set_len(n) };
+        tensor(out, [b, t, d])
+    }
+}
+
+/// `[B, T, D]`, zero at padding; `None` where the composed path must run: autodiff, not an f32
+/// table on flex, or `BIOME_FUSED_LOOKUP=0`.
+pub(crate) fn padded_lookup(weight: &Tensor<2>, ids: &Tensor<2, Int>) -> Option<Tensor<3>> {
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    if weight.is_autodiff()
+        || !crate::kernel::on_flex(weight)
+        || !crate::kernel::enabled("BIOME_FUSED_LOOKUP", &ENABLED)
+    {
+        return None;
+    }
+    let shape = ids.dims();
+    let host = ids
+        .clone()
+        .into_data()
+        .convert::<i64>()
+        .into_vec::<i64>()
+        .ok()?;
+    let out =
+        <Dispatch as PaddedLookup>::padded_lookup(weight.clone().into_dispatch(), host, shape);
+    Some(Tensor::from_dispatch(out))
+}
