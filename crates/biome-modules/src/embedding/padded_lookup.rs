@@ -83,7 +83,7 @@ pub(crate) fn padded_lookup(weight: &Tensor<2>, ids: &Tensor<2, Int>) -> Option<
         .clone()
         .into_data()
         .convert::<i64>()
-        .into_vec::<i64>()
+        .try_into_vec::<i64>()
         .ok()?;
     let out =
         <Dispatch as PaddedLookup>::padded_lookup(weight.clone().into_dispatch(), host, shape);
