@@ -44,25 +44,16 @@ mod fused;
 mod fused {
     use burn::prelude::*;
 
-    pub(crate) fn supported(_: &Tensor<2>) -> bool {
-        false
-    }
-
-    pub(crate) fn pack_index(_: &[usize], _: bool) -> Vec<i64> {
-        unreachable!("fused recurrences are never supported without flex")
-    }
-
-    pub(crate) fn masked_lstm(_: &Tensor<2>, _: &Tensor<2>, _: &[usize]) -> Tensor<2> {
-        unreachable!("fused recurrences are never supported without flex")
-    }
-
-    pub(crate) fn masked_gru(
+    pub(crate) fn hidden_states(
         _: &Tensor<2>,
         _: &Tensor<2>,
         _: &Tensor<1>,
+        _: &Tensor<2>,
+        _: Option<&Tensor<1>>,
         _: &[usize],
-    ) -> Tensor<2> {
-        unreachable!("fused recurrences are never supported without flex")
+        _: bool,
+    ) -> Option<Tensor<2>> {
+        None
     }
 }
 mod recurrence;

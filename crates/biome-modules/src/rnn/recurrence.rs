@@ -168,21 +168,18 @@ pub(crate) fn run_direction(
         }
     };
 
-    if super::fused::supported(&input) {
-        // Packed: only the real tokens' rows are projected, in the order the fused op reads
-        // them (the backward direction's reversal is in the same gather).
-        let index = super::fused::pack_index(&ctx.lengths, reversed);
-        let n = index.len();
-        let index = Tensor::<1, Int>::from_data(TensorData::new(index, [n]), &input.device());
-        let proj =
-            input.select(0, index).matmul(dir.weight_ih.val()) + proj_bias.reshape([1, gates]);
-        // `hidden_bias` is the GRU's `b_hn`; the LSTM folded all of `b_hh` into the projection.
-        let hs = match hidden_bias {
-            None => super::fused::masked_lstm(&proj, &weight_hh, &ctx.lengths),
-            Some(b_hn) => {
-                super::fused::masked_gru(&proj, &weight_hh, &b_hn.reshape([hidden]), &ctx.lengths)
-            }
-        };
+    // The fused op projects the real tokens' rows itself. `hidden_bias` is the GRU's `b_hn`;
+    // the LSTM folded all of `b_hh` into the projection.
+    let b_hn = hidden_bias.as_ref().map(|b| b.clone().reshape([hidden]));
+    if let Some(hs) = super::fused::hidden_states(
+        &input,
+        &dir.weight_ih.val(),
+        &proj_bias,
+        &weight_hh,
+        b_hn.as_ref(),
+        &ctx.lengths,
+        reversed,
+    ) {
         // Padded steps carry the state, so the last step holds every row's final state.
         let last = hs.clone().narrow(0, (ctx.steps - 1) * ctx.batch, ctx.batch);
         let seq = collect.then(|| if reversed { ctx.reverse(hs) } else { hs });

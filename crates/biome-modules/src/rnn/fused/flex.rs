@@ -1,8 +1,9 @@
-//! The flex and autodiff-over-flex implementations of [`FusedRecurrence`]: conversions between
-//! flex tensors and slices, and the hand-written backward steps.
+//! The flex and autodiff-over-flex implementations of [`FusedRecurrence`]: the packed input
+//! projection, the recurrence, and the hand-written backward steps.
 
 use std::sync::Arc;
 
+use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
@@ -10,54 +11,143 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Flex};
-use burn::tensor::TensorData;
 
 use crate::kernel::{dims, tensor, values};
 
 use super::gru::{self, GruTrace};
 use super::lstm::{self, LstmTrace};
-use super::{FusedRecurrence, Shape};
+use super::{FusedRecurrence, Rows, Shape, pack_index, projection};
 
-/// The call's sizes from packed `proj` `[N, G·H]`, `weight_hh` `[H, G·H]` and the lengths
-/// (`T` is the longest).
-fn shape(proj: &FlexTensor, weight_hh: &FlexTensor, lengths: Vec<usize>) -> Shape {
-    let rows = dims(proj)[0];
+/// One call's sizes and its packed projection.
+struct Projected {
+    shape: Shape,
+    /// The input's feature size `D`.
+    input_dim: usize,
+    /// The step-major input row of each packed row.
+    index: Vec<usize>,
+    projected: projection::Projected,
+}
+
+/// Checks the shapes (`input` `[T·B, D]`, `weight_ih` `[D, G·H]`, `weight_hh` `[H, G·H]`) and
+/// projects the real tokens' rows. Panics on a mismatch: `recurrence.rs` builds them.
+fn project(
+    input: &FlexTensor,
+    weight_ih: &FlexTensor,
+    bias: &FlexTensor,
+    weight_hh: &FlexTensor,
+    rows: Rows,
+) -> Projected {
     let hidden = dims(weight_hh)[0];
-    let batch = lengths.len();
+    let batch = rows.lengths.len();
+    let steps = rows.lengths.iter().copied().max().unwrap_or(0);
+    let [input_rows, input_dim] = dims(input)[..] else {
+        panic!(
+            "fused recurrence: input must be [T·B, D], got {:?}",
+            dims(input)
+        )
+    };
     assert!(
-        batch > 0 && rows == lengths.iter().sum::<usize>(),
-        "fused recurrence: {rows} packed rows for lengths {lengths:?}"
+        batch > 0 && input_rows == steps * batch && dims(weight_ih)[0] == input_dim,
+        "fused recurrence: input {:?}, weight_ih {:?} for lengths {:?}",
+        dims(input),
+        dims(weight_ih),
+        rows.lengths
     );
-    Shape {
-        steps: lengths.iter().copied().max().unwrap_or(0),
-        batch,
-        hidden,
-        lengths,
+    let index = pack_index(&rows.lengths, rows.reversed);
+    let projected = projection::forward(&values(input), &values(weight_ih), &values(bias), &index);
+    Projected {
+        shape: Shape {
+            steps,
+            batch,
+            hidden,
+            lengths: rows.lengths,
+        },
+        input_dim,
+        index,
+        projected,
     }
 }
 
 impl FusedRecurrence for Flex {
-    fn masked_lstm(proj: FlexTensor, weight_hh: FlexTensor, lengths: Vec<usize>) -> FlexTensor {
-        let shape = shape(&proj, &weight_hh, lengths);
-        let (hs, _) = lstm::forward(&values(&proj), &values(&weight_hh), &shape, false);
-        tensor(hs, [shape.steps * shape.batch, shape.hidden])
+    fn masked_lstm(
+        input: FlexTensor,
+        weight_ih: FlexTensor,
+        bias: FlexTensor,
+        weight_hh: FlexTensor,
+        rows: Rows,
+    ) -> FlexTensor {
+        let p = project(&input, &weight_ih, &bias, &weight_hh, rows);
+        let (hs, _) = lstm::forward(&p.projected.proj, &values(&weight_hh), &p.shape, false);
+        tensor(hs, [p.shape.steps * p.shape.batch, p.shape.hidden])
     }
 
     fn masked_gru(
-        proj: FlexTensor,
+        input: FlexTensor,
+        weight_ih: FlexTensor,
+        bias: FlexTensor,
         weight_hh: FlexTensor,
         bias_hn: FlexTensor,
-        lengths: Vec<usize>,
+        rows: Rows,
     ) -> FlexTensor {
-        let shape = shape(&proj, &weight_hh, lengths);
+        let p = project(&input, &weight_ih, &bias, &weight_hh, rows);
         let (hs, _) = gru::forward(
-            &values(&proj),
+            &p.projected.proj,
             &values(&weight_hh),
             &values(&bias_hn),
-            &shape,
+            &p.shape,
             false,
         );
-        tensor(hs, [shape.steps * shape.batch, shape.hidden])
+        tensor(hs, [p.shape.steps * p.shape.batch, p.shape.hidden])
+    }
+}
+
+/// What both cells' backward passes keep of the projection.
+#[derive(Debug, Clone)]
+struct ProjectionState {
+    weight_ih: FlexTensor,
+    input_dim: usize,
+    index: Arc<Vec<usize>>,
+    /// `[N, D]`: the packed input rows.
+    packed_input: Arc<Vec<f32>>,
+}
+
+impl ProjectionState {
+    fn new(weight_ih: FlexTensor, p: &mut Projected) -> Self {
+        Self {
+            weight_ih,
+            input_dim: p.input_dim,
+            index: Arc::new(std::mem::take(&mut p.index)),
+            packed_input: Arc::new(std::mem::take(&mut p.projected.input)),
+        }
+    }
+
+    /// Registers the gradients of the input, `W_ih` and the bias from the packed `dproj`.
+    fn register(
+        &self,
+        dproj: &[f32],
+        shape: &Shape,
+        nodes: [Option<NodeId>; 3],
+        grads: &mut Gradients,
+    ) {
+        let [input_node, weight_node, bias_node] = nodes;
+        let rows = shape.steps * shape.batch;
+        let (dinput, dweight, dbias) = projection::backward(
+            dproj,
+            &self.packed_input,
+            &values(&self.weight_ih),
+            &self.index,
+            rows,
+        );
+        let width = dbias.len();
+        if let Some(node) = input_node {
+            grads.register::<Flex>(node, tensor(dinput, [rows, self.input_dim]));
+        }
+        if let Some(node) = weight_node {
+            grads.register::<Flex>(node, tensor(dweight, [self.input_dim, width]));
+        }
+        if let Some(node) = bias_node {
+            grads.register::<Flex>(node, tensor(dbias, [width]));
+        }
     }
 }
 
@@ -65,6 +155,7 @@ impl FusedRecurrence for Flex {
 #[derive(Debug, Clone)]
 struct LstmState {
     shape: Shape,
+    projection: ProjectionState,
     weight_hh: FlexTensor,
     /// The op's output, the hidden states `[T·B, H]`.
     hs: FlexTensor,
@@ -74,11 +165,11 @@ struct LstmState {
 #[derive(Debug)]
 struct LstmBackward;
 
-impl Backward<Flex, 2> for LstmBackward {
+impl Backward<Flex, 4> for LstmBackward {
     type State = LstmState;
 
-    fn backward(self, ops: Ops<LstmState, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [proj_node, weight_node] = ops.parents;
+    fn backward(self, ops: Ops<LstmState, 4>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [input_node, weight_ih_node, bias_node, weight_hh_node] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         let s = ops.state;
         let (dproj, dw) = lstm::backward(
@@ -88,15 +179,11 @@ impl Backward<Flex, 2> for LstmBackward {
             &values(&s.weight_hh),
             &s.shape,
         );
-        // The packed projection: one row per real token.
-        let rows = s.shape.lengths.iter().sum();
-        let gates = 4 * s.shape.hidden;
-        if let Some(node) = proj_node {
-            grads.register::<Flex>(node.id, tensor(dproj, [rows, gates]));
+        if let Some(node) = weight_hh_node {
+            grads.register::<Flex>(node.id, tensor(dw, [s.shape.hidden, 4 * s.shape.hidden]));
         }
-        if let Some(node) = weight_node {
-            grads.register::<Flex>(node.id, tensor(dw, [s.shape.hidden, gates]));
-        }
+        let nodes = [input_node, weight_ih_node, bias_node].map(|n| n.map(|n| n.id));
+        s.projection.register(&dproj, &s.shape, nodes, grads);
     }
 }
 
@@ -104,6 +191,7 @@ impl Backward<Flex, 2> for LstmBackward {
 #[derive(Debug, Clone)]
 struct GruState {
     shape: Shape,
+    projection: ProjectionState,
     weight_hh: FlexTensor,
     /// The op's output, the hidden states `[T·B, H]`.
     hs: FlexTensor,
@@ -113,11 +201,17 @@ struct GruState {
 #[derive(Debug)]
 struct GruBackward;
 
-impl Backward<Flex, 3> for GruBackward {
+impl Backward<Flex, 5> for GruBackward {
     type State = GruState;
 
-    fn backward(self, ops: Ops<GruState, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [proj_node, weight_node, bias_node] = ops.parents;
+    fn backward(self, ops: Ops<GruState, 5>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [
+            input_node,
+            weight_ih_node,
+            bias_node,
+            weight_hh_node,
+            bias_hn_node,
+        ] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         let s = ops.state;
         let (dproj, dw, db) = gru::backward(
@@ -127,42 +221,45 @@ impl Backward<Flex, 3> for GruBackward {
             &values(&s.weight_hh),
             &s.shape,
         );
-        // The packed projection: one row per real token.
-        let rows = s.shape.lengths.iter().sum();
-        let gates = 3 * s.shape.hidden;
-        if let Some(node) = proj_node {
-            grads.register::<Flex>(node.id, tensor(dproj, [rows, gates]));
+        let hidden = s.shape.hidden;
+        if let Some(node) = weight_hh_node {
+            grads.register::<Flex>(node.id, tensor(dw, [hidden, 3 * hidden]));
         }
-        if let Some(node) = weight_node {
-            grads.register::<Flex>(node.id, tensor(dw, [s.shape.hidden, gates]));
+        if let Some(node) = bias_hn_node {
+            grads.register::<Flex>(node.id, tensor(db, [hidden]));
         }
-        if let Some(node) = bias_node {
-            let hidden = s.shape.hidden;
-            grads.register::<Flex>(
-                node.id,
-                FlexTensor::from_data(TensorData::new(db, [hidden])),
-            );
-        }
+        let nodes = [input_node, weight_ih_node, bias_node].map(|n| n.map(|n| n.id));
+        s.projection.register(&dproj, &s.shape, nodes, grads);
     }
 }
 
 impl<C: CheckpointStrategy> FusedRecurrence for Autodiff<Flex, C> {
     fn masked_lstm(
-        proj: FloatTensor<Self>,
+        input: FloatTensor<Self>,
+        weight_ih: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
         weight_hh: FloatTensor<Self>,
-        lengths: Vec<usize>,
+        rows: Rows,
     ) -> FloatTensor<Self> {
-        let nodes = [proj.node(), weight_hh.node()];
-        let proj = proj.into_primitive();
+        let nodes = [
+            input.node(),
+            weight_ih.node(),
+            bias.node(),
+            weight_hh.node(),
+        ];
+        let input = input.into_primitive();
+        let weight_ih = weight_ih.into_primitive();
+        let bias = bias.into_primitive();
         let weight_hh = weight_hh.into_primitive();
-        let shape = shape(&proj, &weight_hh, lengths);
-        let out_shape = [shape.steps * shape.batch, shape.hidden];
         match LstmBackward.prepare::<C>(nodes).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
-                let (hs, trace) = lstm::forward(&values(&proj), &values(&weight_hh), &shape, true);
-                let out = tensor(hs, out_shape);
+                let mut p = project(&input, &weight_ih, &bias, &weight_hh, rows);
+                let (hs, trace) =
+                    lstm::forward(&p.projected.proj, &values(&weight_hh), &p.shape, true);
+                let out = tensor(hs, [p.shape.steps * p.shape.batch, p.shape.hidden]);
                 let state = LstmState {
-                    shape,
+                    projection: ProjectionState::new(weight_ih, &mut p),
+                    shape: p.shape,
                     weight_hh,
                     hs: out.clone(),
                     trace: Arc::new(trace.expect("traced")),
@@ -170,37 +267,45 @@ impl<C: CheckpointStrategy> FusedRecurrence for Autodiff<Flex, C> {
                 prep.finish(state, out)
             }
             OpsKind::UnTracked(prep) => prep.finish(<Flex as FusedRecurrence>::masked_lstm(
-                proj,
-                weight_hh,
-                shape.lengths,
+                input, weight_ih, bias, weight_hh, rows,
             )),
         }
     }
 
     fn masked_gru(
-        proj: FloatTensor<Self>,
+        input: FloatTensor<Self>,
+        weight_ih: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
         weight_hh: FloatTensor<Self>,
         bias_hn: FloatTensor<Self>,
-        lengths: Vec<usize>,
+        rows: Rows,
     ) -> FloatTensor<Self> {
-        let nodes = [proj.node(), weight_hh.node(), bias_hn.node()];
-        let proj = proj.into_primitive();
+        let nodes = [
+            input.node(),
+            weight_ih.node(),
+            bias.node(),
+            weight_hh.node(),
+            bias_hn.node(),
+        ];
+        let input = input.into_primitive();
+        let weight_ih = weight_ih.into_primitive();
+        let bias = bias.into_primitive();
         let weight_hh = weight_hh.into_primitive();
         let bias_hn = bias_hn.into_primitive();
-        let shape = shape(&proj, &weight_hh, lengths);
-        let out_shape = [shape.steps * shape.batch, shape.hidden];
         match GruBackward.prepare::<C>(nodes).compute_bound().stateful() {
             OpsKind::Tracked(prep) => {
+                let mut p = project(&input, &weight_ih, &bias, &weight_hh, rows);
                 let (hs, trace) = gru::forward(
-                    &values(&proj),
+                    &p.projected.proj,
                     &values(&weight_hh),
                     &values(&bias_hn),
-                    &shape,
+                    &p.shape,
                     true,
                 );
-                let out = tensor(hs, out_shape);
+                let out = tensor(hs, [p.shape.steps * p.shape.batch, p.shape.hidden]);
                 let state = GruState {
-                    shape,
+                    projection: ProjectionState::new(weight_ih, &mut p),
+                    shape: p.shape,
                     weight_hh,
                     hs: out.clone(),
                     trace: Arc::new(trace.expect("traced")),
@@ -208,10 +313,7 @@ impl<C: CheckpointStrategy> FusedRecurrence for Autodiff<Flex, C> {
                 prep.finish(state, out)
             }
             OpsKind::UnTracked(prep) => prep.finish(<Flex as FusedRecurrence>::masked_gru(
-                proj,
-                weight_hh,
-                bias_hn,
-                shape.lengths,
+                input, weight_ih, bias, weight_hh, bias_hn, rows,
             )),
         }
     }

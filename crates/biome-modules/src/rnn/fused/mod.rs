@@ -7,18 +7,19 @@
 //! backward pass is written by hand (per step one GEMM for `dh·W_hhᵀ`, and `dW_hh` as a single
 //! product over all steps at the end).
 //!
-//! The ops take the projected inputs of the real tokens only, packed like PyTorch's
-//! `PackedSequence` (`[N, G·H]`, `N` = the sum of the lengths: step by step, and within a step
-//! the rows still running, longest first; [`pack_index`] gives the order), so the
-//! whole-sequence input projection, one ordinary matmul outside, skips the padding too. They
-//! return the hidden states `[T·B, H]` (step-major, batch order) with padded steps carrying the
-//! previous state, exactly like the composed path in `recurrence.rs`, which other backends keep
-//! using.
+//! The ops take the step-major inputs `[T·B, D]` and project the real tokens only, packed like
+//! PyTorch's `PackedSequence` (`[N, G·H]`, `N` = the sum of the lengths: step by step, and within
+//! a step the rows still running, longest first; [`pack_index`] gives the order), in one GEMM
+//! (`projection.rs`), so the padding costs nothing. They return the hidden states `[T·B, H]`
+//! (step-major, batch order, in processing order: reversed within each length for the backward
+//! direction) with padded steps carrying the previous state, exactly like the composed path in
+//! `recurrence.rs`, which other backends keep using.
 
 mod activation;
 mod flex;
 mod gru;
 mod lstm;
+mod projection;
 
 use std::sync::OnceLock;
 
@@ -78,7 +79,7 @@ impl Shape {
 /// The step-major rows (`t·B + b`) of the real tokens in the packed order the fused ops read
 /// (see the module docs); with `reversed`, step `t` of row `b` reads its token `len_b − 1 − t`
 /// instead, so the backward direction needs no separate reversal of its inputs.
-pub(crate) fn pack_index(lengths: &[usize], reversed: bool) -> Vec<i64> {
+pub(crate) fn pack_index(lengths: &[usize], reversed: bool) -> Vec<usize> {
     let shape = Shape {
         steps: lengths.iter().copied().max().unwrap_or(0),
         batch: lengths.len(),
@@ -90,7 +91,7 @@ pub(crate) fn pack_index(lengths: &[usize], reversed: bool) -> Vec<i64> {
     for t in 0..shape.steps {
         for &b in &order[..shape.running_at(&order, t)] {
             let time = if reversed { lengths[b] - 1 - t } else { t };
-            index.push((time * shape.batch + b) as i64);
+            index.push(time * shape.batch + b);
         }
     }
     index
@@ -106,60 +107,84 @@ fn min_rows_per_task(batch: usize, hidden: usize) -> usize {
     }
 }
 
+/// Which rows a fused call runs over: every batch row's true length, and whether each row is
+/// read backwards within its length (the backward direction).
+#[derive(Debug, Clone)]
+pub struct Rows {
+    pub lengths: Vec<usize>,
+    pub reversed: bool,
+}
+
 /// The fused recurrences as a burn backend extension: implemented for flex and for autodiff over
 /// flex (with the hand-written backward); never called on other backends.
 #[backend_extension(Flex, Autodiff)]
 pub trait FusedRecurrence: Backend {
-    /// LSTM: packed `proj` `[N, 4H]`, `weight_hh` `[H, 4H]` → hidden states `[T·B, H]`
-    /// (`T` = the longest length).
+    /// LSTM: `input` `[T·B, D]`, `weight_ih` `[D, 4H]`, `bias` `[4H]` (both LSTM biases),
+    /// `weight_hh` `[H, 4H]` → hidden states `[T·B, H]` (`T` = the longest length).
     fn masked_lstm(
-        proj: FloatTensor<Self>,
+        input: FloatTensor<Self>,
+        weight_ih: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
         weight_hh: FloatTensor<Self>,
-        lengths: Vec<usize>,
+        rows: Rows,
     ) -> FloatTensor<Self>;
 
-    /// GRU: packed `proj` `[N, 3H]`, `weight_hh` `[H, 3H]`, `bias_hn` `[H]` → hidden states
-    /// `[T·B, H]`.
+    /// GRU: `input` `[T·B, D]`, `weight_ih` `[D, 3H]`, `bias` `[3H]` (`b_ih` plus the r and z
+    /// blocks of `b_hh`), `weight_hh` `[H, 3H]`, `bias_hn` `[H]` → hidden states `[T·B, H]`.
     fn masked_gru(
-        proj: FloatTensor<Self>,
+        input: FloatTensor<Self>,
+        weight_ih: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
         weight_hh: FloatTensor<Self>,
         bias_hn: FloatTensor<Self>,
-        lengths: Vec<usize>,
+        rows: Rows,
     ) -> FloatTensor<Self>;
 }
 
 /// Whether the fused ops can run on tensors like `x`: an f32 tensor on the flex device, and not
 /// switched off with `BIOME_FUSED_RNN=0` (every recurrence then runs the composed tensor-op
 /// path).
-pub(crate) fn supported(x: &Tensor<2>) -> bool {
+fn supported(x: &Tensor<2>) -> bool {
     static ENABLED: OnceLock<bool> = OnceLock::new();
     crate::kernel::enabled("BIOME_FUSED_RNN", &ENABLED) && crate::kernel::on_flex(x)
 }
 
-/// The fused masked LSTM over a packed projection (call only where [`supported`]).
-pub(crate) fn masked_lstm(proj: &Tensor<2>, weight_hh: &Tensor<2>, lengths: &[usize]) -> Tensor<2> {
-    let out = <Dispatch as FusedRecurrence>::masked_lstm(
-        proj.clone().into_dispatch(),
-        weight_hh.clone().into_dispatch(),
-        lengths.to_vec(),
-    );
-    Tensor::from_dispatch(out)
-}
-
-/// The fused masked GRU over a packed projection (call only where [`supported`]).
-pub(crate) fn masked_gru(
-    proj: &Tensor<2>,
+/// The hidden states `[T·B, H]` of the fused LSTM (`bias_hn` `None`) or GRU over step-major
+/// `input` `[T·B, D]`, or `None` where the fused ops cannot run (see [`supported`]).
+pub(crate) fn hidden_states(
+    input: &Tensor<2>,
+    weight_ih: &Tensor<2>,
+    bias: &Tensor<1>,
     weight_hh: &Tensor<2>,
-    bias_hn: &Tensor<1>,
+    bias_hn: Option<&Tensor<1>>,
     lengths: &[usize],
-) -> Tensor<2> {
-    let out = <Dispatch as FusedRecurrence>::masked_gru(
-        proj.clone().into_dispatch(),
+    reversed: bool,
+) -> Option<Tensor<2>> {
+    if !supported(input) {
+        return None;
+    }
+    let rows = Rows {
+        lengths: lengths.to_vec(),
+        reversed,
+    };
+    let (input, weight_ih, bias, weight_hh) = (
+        input.clone().into_dispatch(),
+        weight_ih.clone().into_dispatch(),
+        bias.clone().into_dispatch(),
         weight_hh.clone().into_dispatch(),
-        bias_hn.clone().into_dispatch(),
-        lengths.to_vec(),
     );
-    Tensor::from_dispatch(out)
+    let hs = match bias_hn {
+        None => <Dispatch as FusedRecurrence>::masked_lstm(input, weight_ih, bias, weight_hh, rows),
+        Some(bias_hn) => <Dispatch as FusedRecurrence>::masked_gru(
+            input,
+            weight_ih,
+            bias,
+            weight_hh,
+            bias_hn.clone().into_dispatch(),
+            rows,
+        ),
+    };
+    Some(Tensor::from_dispatch(hs))
 }
 
 #[cfg(test)]
