@@ -28,11 +28,7 @@ pub(crate) fn forward(
     index: &[usize],
 ) -> Projected {
     let width = bias.len();
-    let d = if width == 0 {
-        0
-    } else {
-        weight_ih.len() / width
-    };
+    let d = weight_ih.len().checked_div(width).unwrap_or(0);
     let n = index.len();
     let mut packed = vec![0.0f32; n * d];
     if d > 0 {
@@ -76,8 +72,8 @@ pub(crate) fn backward(
     rows: usize,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let n = index.len();
-    let width = if n == 0 { 0 } else { dproj.len() / n };
-    let d = if n == 0 { 0 } else { packed_input.len() / n };
+    let width = dproj.len().checked_div(n).unwrap_or(0);
+    let d = packed_input.len().checked_div(n).unwrap_or(0);
     // dbias = 1ᵀ · dproj, dW_ih = inputᵀ · dproj.
     let mut dbias = vec![0.0f32; width];
     matmul(
