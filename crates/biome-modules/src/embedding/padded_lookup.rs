@@ -3,16 +3,14 @@
 //! multiply by the mask) writes the `[B, T, D]` output twice and reads it once more, which was
 //! a quarter of the bag-of-embeddings workload's inference time (BENCHMARKS.md, W4).
 
-use std::mem::MaybeUninit;
 use std::sync::OnceLock;
 
 use burn::backend::flex::FlexTensor;
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, Flex, backend_extension};
 use burn::prelude::*;
-use rayon::prelude::*;
 
-use crate::kernel::{dims, tensor, values};
+use crate::kernel::{dims, gather_rows, tensor, values};
 
 /// Flex only: inference runs without autodiff.
 #[backend_extension(Flex)]
@@ -26,9 +24,6 @@ pub trait PaddedLookup: Backend {
     ) -> FloatTensor<Self>;
 }
 
-/// Positions per rayon task.
-const POSITIONS_PER_TASK: usize = 256;
-
 impl PaddedLookup for Flex {
     fn padded_lookup(weight: FlexTensor, ids: Vec<i64>, [b, t]: [usize; 2]) -> FlexTensor {
         let [vocab, d] = dims(&weight)[..] else {
@@ -39,31 +34,14 @@ impl PaddedLookup for Flex {
         };
         assert_eq!(ids.len(), b * t, "padded lookup: ids for [{b}, {t}]");
         let table = values(&weight);
-        let n = ids.len() * d;
-        // Every value is written exactly once (a row or zeros), so the buffer starts
-        // uninitialised rather than being zeroed first.
-        let mut out: Vec<f32> = Vec::with_capacity(n);
-        if d > 0 {
-            out.spare_capacity_mut()[..n]
-                .par_chunks_mut(POSITIONS_PER_TASK * d)
-                .zip(ids.par_chunks(POSITIONS_PER_TASK))
-                .for_each(|(out, ids)| {
-                    for (row, &id) in out.chunks_mut(d).zip(ids) {
-                        let id = usize::try_from(id).ok().filter(|&i| i < vocab);
-                        let id =
-                            id.unwrap_or_else(|| panic!("padded lookup: id outside [0, {vocab})"));
-                        if id == 0 {
-                            row.fill(MaybeUninit::new(0.0));
-                        } else {
-                            for (o, &v) in row.iter_mut().zip(&table[id * d..(id + 1) * d]) {
-                                o.write(v);
-                            }
-                        }
-                    }
-                });
-        }
-        // SAFETY: the loop above wrote all `n` values (`out` has `n / d` rows of `d`).
-        unsafe { out.set_len(n) };
+        let row = |id: i64| {
+            let id = usize::try_from(id).ok().filter(|&i| i < vocab);
+            id.unwrap_or_else(|| panic!("padded lookup: id outside [0, {vocab})"))
+        };
+        let out = gather_rows(ids.len(), d, |i| match row(ids[i]) {
+            0 => None,
+            id => Some(&table[id * d..(id + 1) * d]),
+        });
         tensor(out, [b, t, d])
     }
 }

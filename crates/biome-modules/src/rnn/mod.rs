@@ -50,8 +50,7 @@ mod fused {
         _: &Tensor<1>,
         _: &Tensor<2>,
         _: Option<&Tensor<1>>,
-        _: &[usize],
-        _: bool,
+        _: super::recurrence::Rows,
     ) -> Option<Tensor<2>> {
         None
     }

@@ -8,6 +8,16 @@ use burn::tensor::activation::sigmoid;
 
 use super::{RnnCell, RnnDirection};
 
+/// Which rows a fused call runs over and what it returns: every batch row's true length,
+/// whether each row is read backwards within its length (the backward direction), and whether
+/// only the final states `[B, H]` are wanted instead of every step's `[T·B, H]`.
+#[derive(Debug, Clone)]
+pub struct Rows {
+    pub lengths: Vec<usize>,
+    pub reversed: bool,
+    pub final_only: bool,
+}
+
 /// What the recurrences need to know about a batch's padding, built once per forward call and
 /// shared by every layer and direction.
 pub(crate) struct StepMasks {
@@ -171,19 +181,26 @@ pub(crate) fn run_direction(
     // The fused op projects the real tokens' rows itself. `hidden_bias` is the GRU's `b_hn`;
     // the LSTM folded all of `b_hh` into the projection.
     let b_hn = hidden_bias.as_ref().map(|b| b.clone().reshape([hidden]));
+    let rows = Rows {
+        lengths: ctx.lengths.clone(),
+        reversed,
+        final_only: !collect,
+    };
     if let Some(hs) = super::fused::hidden_states(
         &input,
         &dir.weight_ih.val(),
         &proj_bias,
         &weight_hh,
         b_hn.as_ref(),
-        &ctx.lengths,
-        reversed,
+        rows,
     ) {
+        if !collect {
+            return (None, hs);
+        }
         // Padded steps carry the state, so the last step holds every row's final state.
         let last = hs.clone().narrow(0, (ctx.steps - 1) * ctx.batch, ctx.batch);
-        let seq = collect.then(|| if reversed { ctx.reverse(hs) } else { hs });
-        return (seq, last);
+        let seq = if reversed { ctx.reverse(hs) } else { hs };
+        return (Some(seq), last);
     }
 
     let proj = input.matmul(dir.weight_ih.val()) + proj_bias.reshape([1, gates]);

@@ -872,6 +872,16 @@ fn fused_kernels_equal_the_composed_path_forward_and_backward() {
                 1e-5,
                 &format!("{what} inference"),
             );
+            let fused_final = values(rnn.forward_final(x.clone(), m.clone()));
+            let plain_final =
+                crate::kernel::composed_only(|| values(rnn.forward_final(x.clone(), m.clone())));
+            assert_close(
+                &fused_final,
+                &plain_final,
+                1e-5,
+                1e-5,
+                &format!("{what} inference, final states"),
+            );
         }
     }
 }

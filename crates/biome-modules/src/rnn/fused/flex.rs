@@ -21,6 +21,8 @@ use super::{FusedRecurrence, Rows, Shape, pack_index, projection};
 /// One call's sizes and its packed projection.
 struct Projected {
     shape: Shape,
+    /// Return only the final states `[B, H]`.
+    final_only: bool,
     /// The input's feature size `D`.
     input_dim: usize,
     /// The step-major input row of each packed row.
@@ -56,6 +58,7 @@ fn project(
     let index = pack_index(&rows.lengths, rows.reversed);
     let projected = projection::forward(&values(input), &values(weight_ih), &values(bias), &index);
     Projected {
+        final_only: rows.final_only,
         shape: Shape {
             steps,
             batch,
@@ -68,6 +71,35 @@ fn project(
     }
 }
 
+impl Projected {
+    /// The op's output from `hs`: every step's states `[T·B, H]`, or (with `final_only`) the
+    /// final ones `[B, H]`, which `hs` either is or holds as its last step (padded steps carry
+    /// the state).
+    fn output(&self, mut hs: Vec<f32>) -> FlexTensor {
+        let Shape { batch, hidden, .. } = self.shape;
+        if !self.final_only {
+            return tensor(hs, [self.shape.steps * batch, hidden]);
+        }
+        if hs.len() > batch * hidden {
+            hs.drain(..hs.len() - batch * hidden);
+        }
+        tensor(hs, [batch, hidden])
+    }
+}
+
+/// The gradient of every step's states `[T·B, H]` from the op's output gradient: itself, or
+/// (with `final_only`) zeros but at the last step.
+fn steps_gradient(grad: &FlexTensor, shape: &Shape, final_only: bool) -> Vec<f32> {
+    let grad = values(grad);
+    if !final_only {
+        return grad.into_owned();
+    }
+    let bh = shape.batch * shape.hidden;
+    let mut full = vec![0.0f32; shape.steps * bh];
+    full[(shape.steps - 1) * bh..].copy_from_slice(&grad);
+    full
+}
+
 impl FusedRecurrence for Flex {
     fn masked_lstm(
         input: FlexTensor,
@@ -77,8 +109,14 @@ impl FusedRecurrence for Flex {
         rows: Rows,
     ) -> FlexTensor {
         let p = project(&input, &weight_ih, &bias, &weight_hh, rows);
-        let (hs, _) = lstm::forward(&p.projected.proj, &values(&weight_hh), &p.shape, false);
-        tensor(hs, [p.shape.steps * p.shape.batch, p.shape.hidden])
+        let (hs, _) = lstm::forward(
+            &p.projected.proj,
+            &values(&weight_hh),
+            &p.shape,
+            false,
+            !p.final_only,
+        );
+        p.output(hs)
     }
 
     fn masked_gru(
@@ -96,8 +134,9 @@ impl FusedRecurrence for Flex {
             &values(&bias_hn),
             &p.shape,
             false,
+            !p.final_only,
         );
-        tensor(hs, [p.shape.steps * p.shape.batch, p.shape.hidden])
+        p.output(hs)
     }
 }
 
@@ -155,9 +194,10 @@ impl ProjectionState {
 #[derive(Debug, Clone)]
 struct LstmState {
     shape: Shape,
+    final_only: bool,
     projection: ProjectionState,
     weight_hh: FlexTensor,
-    /// The op's output, the hidden states `[T·B, H]`.
+    /// Every step's hidden states `[T·B, H]`.
     hs: FlexTensor,
     trace: Arc<LstmTrace>,
 }
@@ -173,7 +213,7 @@ impl Backward<Flex, 4> for LstmBackward {
         let grad = grads.consume::<Flex>(&ops.node);
         let s = ops.state;
         let (dproj, dw) = lstm::backward(
-            &values(&grad),
+            &steps_gradient(&grad, &s.shape, s.final_only),
             &values(&s.hs),
             &s.trace,
             &values(&s.weight_hh),
@@ -191,9 +231,10 @@ impl Backward<Flex, 4> for LstmBackward {
 #[derive(Debug, Clone)]
 struct GruState {
     shape: Shape,
+    final_only: bool,
     projection: ProjectionState,
     weight_hh: FlexTensor,
-    /// The op's output, the hidden states `[T·B, H]`.
+    /// Every step's hidden states `[T·B, H]`.
     hs: FlexTensor,
     trace: Arc<GruTrace>,
 }
@@ -215,7 +256,7 @@ impl Backward<Flex, 5> for GruBackward {
         let grad = grads.consume::<Flex>(&ops.node);
         let s = ops.state;
         let (dproj, dw, db) = gru::backward(
-            &values(&grad),
+            &steps_gradient(&grad, &s.shape, s.final_only),
             &values(&s.hs),
             &s.trace,
             &values(&s.weight_hh),
@@ -255,13 +296,15 @@ impl<C: CheckpointStrategy> FusedRecurrence for Autodiff<Flex, C> {
             OpsKind::Tracked(prep) => {
                 let mut p = project(&input, &weight_ih, &bias, &weight_hh, rows);
                 let (hs, trace) =
-                    lstm::forward(&p.projected.proj, &values(&weight_hh), &p.shape, true);
-                let out = tensor(hs, [p.shape.steps * p.shape.batch, p.shape.hidden]);
+                    lstm::forward(&p.projected.proj, &values(&weight_hh), &p.shape, true, true);
+                let all = tensor(hs.clone(), [p.shape.steps * p.shape.batch, p.shape.hidden]);
+                let out = p.output(hs);
                 let state = LstmState {
                     projection: ProjectionState::new(weight_ih, &mut p),
+                    final_only: p.final_only,
                     shape: p.shape,
                     weight_hh,
-                    hs: out.clone(),
+                    hs: all,
                     trace: Arc::new(trace.expect("traced")),
                 };
                 prep.finish(state, out)
@@ -301,13 +344,16 @@ impl<C: CheckpointStrategy> FusedRecurrence for Autodiff<Flex, C> {
                     &values(&bias_hn),
                     &p.shape,
                     true,
+                    true,
                 );
-                let out = tensor(hs, [p.shape.steps * p.shape.batch, p.shape.hidden]);
+                let all = tensor(hs.clone(), [p.shape.steps * p.shape.batch, p.shape.hidden]);
+                let out = p.output(hs);
                 let state = GruState {
                     projection: ProjectionState::new(weight_ih, &mut p),
+                    final_only: p.final_only,
                     shape: p.shape,
                     weight_hh,
-                    hs: out.clone(),
+                    hs: all,
                     trace: Arc::new(trace.expect("traced")),
                 };
                 prep.finish(state, out)

@@ -7,7 +7,7 @@
 use rayon::prelude::*;
 
 use super::activation::{sigmoid, tanh};
-use super::{Shape, min_rows_per_task};
+use super::{Shape, min_rows_per_task, scatter_final};
 use crate::kernel::gemm::{Operand, matmul};
 
 /// What the backward pass needs from the forward one.
@@ -28,7 +28,8 @@ impl std::fmt::Debug for GruTrace {
     }
 }
 
-/// Runs the sequence: returns the hidden states `[T·B, H]`, and the trace when `trace`.
+/// Runs the sequence: returns the hidden states `[T·B, H]` (with `all_steps`; else only the
+/// final states `[B, H]`), and the trace when `trace` (which needs `all_steps`).
 ///
 /// Packed like the LSTM's forward pass: the state is kept with the rows sorted by length, so
 /// each step's GEMM and gate pass cover only the rows still running; outputs and trace are
@@ -39,6 +40,7 @@ pub(crate) fn forward(
     bias_hn: &[f32],
     shape: &Shape,
     trace: bool,
+    all_steps: bool,
 ) -> (Vec<f32>, Option<GruTrace>) {
     let Shape {
         steps,
@@ -58,7 +60,11 @@ pub(crate) fn forward(
         "gru: packed projection shape"
     );
 
-    let mut hs = vec![0.0f32; steps * bh];
+    assert!(
+        all_steps || !trace,
+        "gru: the trace needs every step's state"
+    );
+    let mut hs = vec![0.0f32; if all_steps { steps * bh } else { bh }];
     let mut gates = vec![0.0f32; if trace { steps * batch * g3 } else { 0 }];
     let mut hidden_n = vec![0.0f32; if trace { steps * bh } else { 0 }];
     // The running state, and this step's trace, in `order`.
@@ -103,7 +109,7 @@ pub(crate) fn forward(
                 .for_each(|(k, (p, h))| cell(k, p, h, None));
         }
         // Back to batch order; rows that stopped carry their last state (zero if empty).
-        for (k, &b) in order.iter().enumerate() {
+        for (k, &b) in order.iter().enumerate().filter(|_| all_steps) {
             let to = t * bh + b * hidden;
             hs[to..to + hidden].copy_from_slice(&h_sorted[k * hidden..(k + 1) * hidden]);
             if trace && k < running {
@@ -112,6 +118,9 @@ pub(crate) fn forward(
                 hidden_n[to..to + hidden].copy_from_slice(&hn_sorted[k * hidden..(k + 1) * hidden]);
             }
         }
+    }
+    if !all_steps {
+        scatter_final(&mut hs, &h_sorted, &order, hidden);
     }
     let trace = trace.then_some(GruTrace { gates, hidden_n });
     (hs, trace)

@@ -8,7 +8,7 @@
 use rayon::prelude::*;
 
 use super::activation::{sigmoid, tanh};
-use super::{Shape, min_rows_per_task};
+use super::{Shape, min_rows_per_task, scatter_final};
 use crate::kernel::gemm::{Operand, matmul};
 
 /// What the backward pass needs from the forward one.
@@ -29,7 +29,8 @@ impl std::fmt::Debug for LstmTrace {
     }
 }
 
-/// Runs the sequence: returns the hidden states `[T·B, H]`, and the trace when `trace`.
+/// Runs the sequence: returns the hidden states `[T·B, H]` (with `all_steps`; else only the
+/// final states `[B, H]`), and the trace when `trace` (which needs `all_steps`).
 ///
 /// Like PyTorch's packed sequences, a step only computes the rows still running: the state is
 /// kept with the rows sorted by length (longest first), so at step `t` the running rows are a
@@ -40,6 +41,7 @@ pub(crate) fn forward(
     weight_hh: &[f32],
     shape: &Shape,
     trace: bool,
+    all_steps: bool,
 ) -> (Vec<f32>, Option<LstmTrace>) {
     let Shape {
         steps,
@@ -58,7 +60,11 @@ pub(crate) fn forward(
         "lstm: packed projection shape"
     );
 
-    let mut hs = vec![0.0f32; steps * bh];
+    assert!(
+        all_steps || !trace,
+        "lstm: the trace needs every step's state"
+    );
+    let mut hs = vec![0.0f32; if all_steps { steps * bh } else { bh }];
     let mut cells = vec![0.0f32; if trace { steps * bh } else { 0 }];
     let mut gates = vec![0.0f32; if trace { steps * batch * g4 } else { 0 }];
     // The running state and this step's gates, in `order`.
@@ -112,7 +118,7 @@ pub(crate) fn forward(
         }
         // Back to batch order; rows that stopped carry their last state (zero if empty).
         let step = t * bh;
-        for (k, &b) in order.iter().enumerate() {
+        for (k, &b) in order.iter().enumerate().filter(|_| all_steps) {
             let (from, to) = (k * hidden..(k + 1) * hidden, step + b * hidden);
             hs[to..to + hidden].copy_from_slice(&h_sorted[from.clone()]);
             if trace {
@@ -123,6 +129,9 @@ pub(crate) fn forward(
                 }
             }
         }
+    }
+    if !all_steps {
+        scatter_final(&mut hs, &h_sorted, &order, hidden);
     }
     let trace = trace.then_some(LstmTrace { cells, gates });
     (hs, trace)

@@ -26,6 +26,8 @@ use std::sync::OnceLock;
 use burn::backend::{Backend, Dispatch, backend_extension, tensor::FloatTensor};
 use burn::prelude::*;
 
+pub use super::recurrence::Rows;
+
 /// The sizes of one fused call.
 #[derive(Debug, Clone)]
 pub(crate) struct Shape {
@@ -97,6 +99,14 @@ pub(crate) fn pack_index(lengths: &[usize], reversed: bool) -> Vec<usize> {
     index
 }
 
+/// Writes the final states, kept in `order` (`h_sorted` `[B, H]`), to `hs` `[B, H]` in batch
+/// order.
+fn scatter_final(hs: &mut [f32], h_sorted: &[f32], order: &[usize], hidden: usize) {
+    for (k, &b) in order.iter().enumerate() {
+        hs[b * hidden..(b + 1) * hidden].copy_from_slice(&h_sorted[k * hidden..(k + 1) * hidden]);
+    }
+}
+
 /// The fewest batch rows one rayon task of a gate pass takes: all of them (one task, no split)
 /// below 8K values per step, where splitting costs more than it saves; else one.
 fn min_rows_per_task(batch: usize, hidden: usize) -> usize {
@@ -107,20 +117,13 @@ fn min_rows_per_task(batch: usize, hidden: usize) -> usize {
     }
 }
 
-/// Which rows a fused call runs over: every batch row's true length, and whether each row is
-/// read backwards within its length (the backward direction).
-#[derive(Debug, Clone)]
-pub struct Rows {
-    pub lengths: Vec<usize>,
-    pub reversed: bool,
-}
-
 /// The fused recurrences as a burn backend extension: implemented for flex and for autodiff over
 /// flex (with the hand-written backward); never called on other backends.
 #[backend_extension(Flex, Autodiff)]
 pub trait FusedRecurrence: Backend {
     /// LSTM: `input` `[T·B, D]`, `weight_ih` `[D, 4H]`, `bias` `[4H]` (both LSTM biases),
-    /// `weight_hh` `[H, 4H]` → hidden states `[T·B, H]` (`T` = the longest length).
+    /// `weight_hh` `[H, 4H]` → hidden states `[T·B, H]` (`T` = the longest length), or `[B, H]`
+    /// with `rows.final_only`.
     fn masked_lstm(
         input: FloatTensor<Self>,
         weight_ih: FloatTensor<Self>,
@@ -130,7 +133,8 @@ pub trait FusedRecurrence: Backend {
     ) -> FloatTensor<Self>;
 
     /// GRU: `input` `[T·B, D]`, `weight_ih` `[D, 3H]`, `bias` `[3H]` (`b_ih` plus the r and z
-    /// blocks of `b_hh`), `weight_hh` `[H, 3H]`, `bias_hn` `[H]` → hidden states `[T·B, H]`.
+    /// blocks of `b_hh`), `weight_hh` `[H, 3H]`, `bias_hn` `[H]` → hidden states `[T·B, H]`, or
+    /// `[B, H]` with `rows.final_only`.
     fn masked_gru(
         input: FloatTensor<Self>,
         weight_ih: FloatTensor<Self>,
@@ -149,24 +153,20 @@ fn supported(x: &Tensor<2>) -> bool {
     crate::kernel::enabled("BIOME_FUSED_RNN", &ENABLED) && crate::kernel::on_flex(x)
 }
 
-/// The hidden states `[T·B, H]` of the fused LSTM (`bias_hn` `None`) or GRU over step-major
-/// `input` `[T·B, D]`, or `None` where the fused ops cannot run (see [`supported`]).
+/// The hidden states `[T·B, H]` (or the final ones `[B, H]` with `final_only`) of the fused
+/// LSTM (`bias_hn` `None`) or GRU over step-major `input` `[T·B, D]`, or `None` where the fused
+/// ops cannot run (see [`supported`]).
 pub(crate) fn hidden_states(
     input: &Tensor<2>,
     weight_ih: &Tensor<2>,
     bias: &Tensor<1>,
     weight_hh: &Tensor<2>,
     bias_hn: Option<&Tensor<1>>,
-    lengths: &[usize],
-    reversed: bool,
+    rows: Rows,
 ) -> Option<Tensor<2>> {
     if !supported(input) {
         return None;
     }
-    let rows = Rows {
-        lengths: lengths.to_vec(),
-        reversed,
-    };
     let (input, weight_ih, bias, weight_hh) = (
         input.clone().into_dispatch(),
         weight_ih.clone().into_dispatch(),

@@ -4,12 +4,8 @@
 //! add each wrote a fresh `[N, G·H]`-sized tensor (burn-flex zero-fills and then copies every
 //! matmul output), which was a sixth of the BiLSTM workload's inference time (BENCHMARKS.md, W2).
 
-use rayon::prelude::*;
-
+use crate::kernel::gather_rows;
 use crate::kernel::gemm::{Operand, matmul};
-
-/// Rows per rayon task of the gather and the bias fill.
-const ROWS_PER_TASK: usize = 64;
 
 /// The packed projection.
 pub(crate) struct Projected {
@@ -30,25 +26,8 @@ pub(crate) fn forward(
     let width = bias.len();
     let d = weight_ih.len().checked_div(width).unwrap_or(0);
     let n = index.len();
-    let mut packed = vec![0.0f32; n * d];
-    if d > 0 {
-        packed
-            .par_chunks_mut(ROWS_PER_TASK * d)
-            .zip(index.par_chunks(ROWS_PER_TASK))
-            .for_each(|(rows, index)| {
-                for (row, &r) in rows.chunks_mut(d).zip(index) {
-                    row.copy_from_slice(&input[r * d..(r + 1) * d]);
-                }
-            });
-    }
-    let mut proj = vec![0.0f32; n * width];
-    if width > 0 {
-        proj.par_chunks_mut(ROWS_PER_TASK * width).for_each(|rows| {
-            for row in rows.chunks_mut(width) {
-                row.copy_from_slice(bias);
-            }
-        });
-    }
+    let packed = gather_rows(n, d, |i| Some(&input[index[i] * d..(index[i] + 1) * d]));
+    let mut proj = gather_rows(n, width, |_| Some(bias));
     matmul(
         &mut proj,
         Operand::plain(&packed),
