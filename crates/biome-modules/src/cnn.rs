@@ -1,10 +1,14 @@
 //! AllenNLP `CnnEncoder` with exact masking.
 //!
-//! Each n-gram filter is a Linear `[k·D, F]` over the unfolded window `[x_t; ...; x_{t+k-1}]`;
-//! all filters run as one GEMM (see [`CnnEncoder::forward`]). The max-pool only considers
-//! windows lying wholly on real tokens, so padding never changes the result (AllenNLP pools over padded windows too). A row with no complete window
-//! (shorter than the filter, or all padding) gives 0 for that filter. Inputs shorter than the
-//! largest filter are padded internally.
+//! Each n-gram filter is a Linear `[k·D, F]` over the unfolded window `[x_t; ...; x_{t+k-1}]`.
+//! The max-pool only considers windows lying wholly on real tokens, so padding never changes the
+//! result (AllenNLP pools over padded windows too). A row with no complete window (shorter than
+//! the filter, or all padding) gives 0 for that filter. Inputs shorter than the largest filter
+//! are padded internally.
+//!
+//! On flex, one fused op with a hand-written backward pass runs the encoder (`cnn/fused.rs`,
+//! `cnn/window_max.rs`); other backends run all filters as one GEMM of tensor ops (see
+//! [`CnnEncoder::forward`]). Tests hold the two to each other and to an independent reference.
 
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
