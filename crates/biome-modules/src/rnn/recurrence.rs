@@ -12,6 +12,7 @@ use super::{RnnCell, RnnDirection};
 /// whether each row is read backwards within its length (the backward direction), and whether
 /// only the final states `[B, H]` are wanted instead of every step's `[T·B, H]`.
 #[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "flex"), allow(dead_code))]
 pub struct Rows {
     pub lengths: Vec<usize>,
     pub reversed: bool,
