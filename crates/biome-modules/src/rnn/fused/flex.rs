@@ -85,6 +85,22 @@ impl Projected {
         }
         tensor(hs, [batch, hidden])
     }
+
+    /// The traced call's every-step states `[T·B, H]` (kept for the backward pass) and its
+    /// output (the same tensor, or a copy of the final states).
+    fn traced_outputs(&self, hs: Vec<f32>) -> (FlexTensor, FlexTensor) {
+        let Shape {
+            steps,
+            batch,
+            hidden,
+            ..
+        } = self.shape;
+        let out = self
+            .final_only
+            .then(|| tensor(hs[(steps - 1) * batch * hidden..].to_vec(), [batch, hidden]));
+        let all = tensor(hs, [steps * batch, hidden]);
+        (all.clone(), out.unwrap_or(all))
+    }
 }
 
 /// The gradient of every step's states `[T·B, H]` from the op's output gradient: itself, or
@@ -297,8 +313,7 @@ impl<C: CheckpointStrategy> FusedRecurrence for Autodiff<Flex, C> {
                 let mut p = project(&input, &weight_ih, &bias, &weight_hh, rows);
                 let (hs, trace) =
                     lstm::forward(&p.projected.proj, &values(&weight_hh), &p.shape, true, true);
-                let all = tensor(hs.clone(), [p.shape.steps * p.shape.batch, p.shape.hidden]);
-                let out = p.output(hs);
+                let (all, out) = p.traced_outputs(hs);
                 let state = LstmState {
                     projection: ProjectionState::new(weight_ih, &mut p),
                     final_only: p.final_only,
@@ -346,8 +361,7 @@ impl<C: CheckpointStrategy> FusedRecurrence for Autodiff<Flex, C> {
                     true,
                     true,
                 );
-                let all = tensor(hs.clone(), [p.shape.steps * p.shape.batch, p.shape.hidden]);
-                let out = p.output(hs);
+                let (all, out) = p.traced_outputs(hs);
                 let state = GruState {
                     projection: ProjectionState::new(weight_ih, &mut p),
                     final_only: p.final_only,
