@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Run biome-bench (ours, release build) and bench_pair.py (PyTorch CPU) back to back and
+"""Run biome-bench (ours, release build) and bench_pair.py (PyTorch) back to back and
 print a markdown ratio table.
 
 Each workload runs as its own pair of processes, ours then torch, so that the two sides of
@@ -10,6 +10,8 @@ GEMM reference (2048^3) is measured by `biome-bench --gemm` and by bench_pair.py
     python3 benches/compare.py                                  # all workloads, 2 threads
     python3 benches/compare.py --workload W2 --steps 10 --no-build
     TORCH_PYTHON=/path/to/venv/bin/python BENCH_PAIR=/path/to/bench_pair.py python3 benches/compare.py
+    # on a GPU machine (benches/gpu/run.sh does this): wgpu against PyTorch CUDA, GPU memory
+    python3 benches/compare.py --ours-bin ./biome-bench --device wgpu --torch-device cuda --gpu-memory
 
 Only the standard library is needed here; torch lives in the venv named by --torch-python
 (default $TORCH_PYTHON, else /work/torchenv/bin/python).
@@ -19,6 +21,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -35,9 +38,46 @@ def default_bench_pair():
     return None
 
 
-def run(cmd, log):
-    """Run cmd, tee its output to log, return (returncode, peak RSS MiB of that process)."""
+def gpu_memory_used_mib():
+    """GPU 0's used memory in MiB (nvidia-smi), or None without one."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits",
+                              "-i", "0"], capture_output=True, text=True, timeout=10)
+        return float(out.stdout.split()[0]) if out.returncode == 0 else None
+    except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
+        return None
+
+
+class GpuMemoryPeak:
+    """Samples GPU 0's used memory every 100 ms while a process runs; `peak` is the largest
+    reading above the one taken before it started (processes run one at a time)."""
+
+    def __init__(self):
+        self.base = gpu_memory_used_mib()
+        self.peak = None
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.sample, daemon=True)
+        if self.base is not None:
+            self.thread.start()
+
+    def sample(self):
+        while not self.stop.wait(0.1):
+            used = gpu_memory_used_mib()
+            if used is not None:
+                self.peak = max(self.peak or 0.0, used - self.base)
+
+    def finish(self):
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join()
+        return self.peak
+
+
+def run(cmd, log, gpu_memory=False):
+    """Run cmd, tee its output to log, return (returncode, peak RSS MiB of that process, peak GPU
+    memory MiB while it ran or None)."""
     print("$", " ".join(cmd), flush=True)
+    gpu = GpuMemoryPeak() if gpu_memory else None
     with open(log, "w") as f:
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         for line in p.stdout:
@@ -45,7 +85,7 @@ def run(cmd, log):
             f.write(line)
         _, status, rusage = os.wait4(p.pid, 0)
         p.returncode = os.waitstatus_to_exitcode(status)
-    return p.returncode, rusage.ru_maxrss / 1024.0
+    return p.returncode, rusage.ru_maxrss / 1024.0, gpu.finish() if gpu else None
 
 
 def load(path):
@@ -64,7 +104,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workload", default="all", choices=WORKLOADS + ["all"])
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--device", default="flex", help="biome-bench --device (torch runs on cpu)")
+    ap.add_argument("--device", default="flex", help="biome-bench --device")
+    ap.add_argument("--torch-device", default="cpu", help="bench_pair.py --device (cpu, cuda)")
+    ap.add_argument("--gpu-memory", action="store_true",
+                    help="sample GPU 0's used memory (nvidia-smi) during each process")
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--infer-steps", type=int, default=20)
@@ -95,35 +138,37 @@ def main():
     load0 = loadavg()
 
     # GEMM reference, ours (torch measures its own in every bench_pair.py run).
-    rc, _ = run([ours_bin, "--device", args.device, "--threads", str(args.threads), "--workload", "none",
-                 "--gemm", "--json", str(out / "ours_gemm.json")], out / "ours_gemm.log")
+    rc, _, _ = run([ours_bin, "--device", args.device, "--threads", str(args.threads), "--workload",
+                    "none", "--gemm", "--json", str(out / "ours_gemm.json")], out / "ours_gemm.log")
     ours_gemm = load(out / "ours_gemm.json")["meta"].get("gemm_peak_gflops") if rc == 0 else None
 
     keys = WORKLOADS if args.workload == "all" else [args.workload]
     rows, torch_gemm, meta = [], [], {}
     for i, k in enumerate(keys):
         sparse = ["--sparse-embeddings"] if args.sparse_embeddings else []
-        rc, rss_o = run([ours_bin, "--device", args.device, "--workload", k, "--json",
-                         str(out / f"ours_{k}.json")] + common + sparse, out / f"ours_{k}.log")
+        rc, rss_o, gpu_o = run([ours_bin, "--device", args.device, "--workload", k, "--json",
+                                str(out / f"ours_{k}.json")] + common + sparse,
+                               out / f"ours_{k}.log", args.gpu_memory)
         o = load(out / f"ours_{k}.json") if rc == 0 else None
         meta["ours"] = o["meta"] if o else meta.get("ours")
-        t, rss_t = None, None
+        t, rss_t, gpu_t = None, None, None
         if have_torch:
-            cmd = [args.torch_python, args.bench_pair, "--device", "cpu", "--workload", k,
+            cmd = [args.torch_python, args.bench_pair, "--device", args.torch_device, "--workload", k,
                    "--json", str(out / f"torch_{k}.json")] + common
             if i > 0:
                 cmd.append("--skip-checks")
-            rc, rss_t = run(cmd, out / f"torch_{k}.log")
+            rc, rss_t, gpu_t = run(cmd, out / f"torch_{k}.log", args.gpu_memory)
             t = load(out / f"torch_{k}.json") if rc == 0 else None
             if t:
                 torch_gemm.append(t["meta"]["gemm_peak_gflops"])
                 meta["torch"] = t["meta"]
-        rows.append((k, o["results"][0] if o else None, t["results"][0] if t else None, rss_o, rss_t))
+        rows.append((k, o["results"][0] if o else None, t["results"][0] if t else None, rss_o, rss_t,
+                     gpu_o, gpu_t))
     load1 = loadavg()
 
     f = lambda x, d=2: "-" if x is None else f"{x:.{d}f}"
     print()
-    print(f"biome-bench --device {args.device} vs PyTorch CPU, {args.threads} threads; "
+    print(f"biome-bench --device {args.device} vs PyTorch {args.torch_device}, {args.threads} threads; "
           f"load average before {' '.join(load0)}, after {' '.join(load1)}")
     if meta.get("torch"):
         print(f"torch {meta['torch'].get('torch')} | cpu {meta['torch'].get('cpu')}")
@@ -134,7 +179,7 @@ def main():
           "| torch fwd/bwd/opt ms | infer pairs/s ours | torch | ratio ours/torch (throughput) "
           "| GFLOP/s ours | torch | other CPU % ours/torch |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for k, o, t, _, _ in rows:
+    for k, o, t, *_ in rows:
         g = lambda r, key: r[key] if r else None
         med = lambda r, key: r[key]["median"] if r else None
         phases = lambda r: "-" if not r else "/".join(
@@ -150,9 +195,22 @@ def main():
     print("\nPeak RSS of each workload's process (wait4 ru_maxrss, MiB; torch's includes the "
           "torch import and its 2048^3 GEMM check):")
     print("| workload | ours | torch |\n|---|---:|---:|")
-    for k, _, _, rss_o, rss_t in rows:
+    for k, _, _, rss_o, rss_t, _, _ in rows:
         print(f"| {k} | {f(rss_o, 0)} | {f(rss_t, 0)} |")
-    bad = [k for k, o, t, _, _ in rows
+    if args.gpu_memory:
+        print("\nPeak GPU memory in use while each process ran (nvidia-smi, sampled every 100 ms, "
+              "above the reading before it started; MiB):")
+        print("| workload | ours | torch |\n|---|---:|---:|")
+        for k, _, _, _, _, gpu_o, gpu_t in rows:
+            print(f"| {k} | {f(gpu_o, 0)} | {f(gpu_t, 0)} |")
+    print("\nOurs, first train step (kernel compilation on a GPU) and workload start to the end of "
+          "that step; first inference batch:")
+    print("| workload | first step ms | to first step s | first inference ms |\n|---|---:|---:|---:|")
+    for k, o, *_ in rows:
+        g = lambda key: o.get(key) if o else None
+        print(f"| {k} | {f(g('first_step_ms'), 1)} | {f(g('time_to_first_step_s'), 2)} "
+              f"| {f(g('first_infer_ms'), 1)} |")
+    bad = [k for k, o, t, *_ in rows
            if any(r and (r.get("foreign_cpu_pct") or 0) > 5 for r in (o, t))]
     if bad:
         print(f"\nWARNING: other processes used >5% of the CPUs during {', '.join(bad)}: "

@@ -476,9 +476,15 @@ fn gemm_peak_gflops(device: &Device, n: usize) -> Res<f64> {
     for i in 0..7 {
         let t0 = Instant::now();
         let c = a.clone().matmul(b.clone());
+        // Read one value back: a lazy (fusing) GPU backend may otherwise never run a product
+        // nobody reads, and the clock would time nothing (wgpu gave 10^7 GFLOP/s).
+        let corner = c
+            .slice([0..1, 0..1])
+            .try_into_data()
+            .map_err(|e| format!("the GEMM check's product failed: {e:?}"))?;
         sync(device)?;
         let dt = t0.elapsed().as_secs_f64();
-        drop(c);
+        drop(corner);
         if i >= 2 {
             times.push(dt);
         }
@@ -559,6 +565,9 @@ impl Run<'_> {
         sync(&ad)?;
         let (mut total, mut fwd, mut bwd, mut opt) = (vec![], vec![], vec![], vec![]);
         let mut losses = vec![];
+        // The first step's wall time (on a GPU it compiles the kernels), and the time from the
+        // start of this workload (model built, data uploaded) to the end of that step.
+        let (mut first_step_ms, mut to_first_step_s) = (f64::NAN, f64::NAN);
         for (i, (r1, r2, y)) in batches.into_iter().enumerate() {
             sync(&ad)?;
             let t0 = Instant::now();
@@ -577,6 +586,10 @@ impl Run<'_> {
             // Read the loss back to the host before stopping the clock, as `.item()` would.
             let l = float_values(loss)[0];
             let t3 = Instant::now();
+            if i == 0 {
+                first_step_ms = (t3 - t0).as_secs_f64() * 1e3;
+                to_first_step_s = (t3 - wall0).as_secs_f64();
+            }
             losses.push(l);
             if i >= args.warmup {
                 total.push((t3 - t0).as_secs_f64() * 1e3);
@@ -604,6 +617,7 @@ impl Run<'_> {
         let ibatches: Vec<_> = ibatches.iter().map(|b| upload(b, &plain)).collect();
         sync(&plain)?;
         let mut itimes = vec![];
+        let mut first_infer_ms = f64::NAN;
         let mut last_probs = vec![];
         for (i, (r1, r2, _)) in ibatches.iter().enumerate() {
             sync(&plain)?;
@@ -611,6 +625,9 @@ impl Run<'_> {
             let out = model.forward(r1, r2, None)?;
             let probs = float_values(out.probs);
             let dt = ms_since(t0);
+            if i == 0 {
+                first_infer_ms = dt;
+            }
             if i >= args.infer_warmup {
                 itimes.push(dt);
             }
@@ -645,6 +662,8 @@ impl Run<'_> {
             "foreign_cpu_pct": foreign,
             "peak_rss_mib_after_train": rss_after_train,
             "train_ms_all": total, "infer_ms_all": itimes,
+            "first_step_ms": first_step_ms, "time_to_first_step_s": to_first_step_s,
+            "first_infer_ms": first_infer_ms,
         });
         println!(
             "{} {}{}: params {:.2}M | train {:.2} ms/step (fwd {:.2} bwd {:.2} opt {:.2}) | \
