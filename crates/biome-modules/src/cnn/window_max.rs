@@ -66,9 +66,9 @@ pub(crate) fn real_runs(mask: &[bool], batch: usize, steps: usize) -> Vec<u32> {
     runs
 }
 
-/// The number of window rows one rayon task takes: enough for an efficient GEMM, few enough
+/// The number of windows one rayon task takes: enough for an efficient GEMM, few enough
 /// that the packed windows stay in cache.
-const ROWS_PER_TASK: usize = 256;
+const WINDOWS_PER_TASK: usize = 256;
 
 /// x `[B, T, D]`, the stacked weight `[Σk·D, F]`, the bias `[n·F]`, the real-token runs
 /// ([`real_runs`]) → the pooled maxima before the activation.
@@ -82,7 +82,8 @@ pub(crate) fn forward(
     let (t_len, d, f, width) = (sizes.steps, sizes.dim, sizes.filters, sizes.width());
     let k_min = sizes.ngrams.iter().copied().min().unwrap_or(1);
     let k_max = sizes.ngrams.iter().copied().max().unwrap_or(1);
-    let rows_per_task = (ROWS_PER_TASK / t_len.max(1)).max(1);
+    // Batch rows per task: about `WINDOWS_PER_TASK` start positions, at least one row.
+    let rows_per_task = (WINDOWS_PER_TASK / t_len.max(1)).max(1);
     let mut pre = vec![f32::NEG_INFINITY; sizes.batch * width];
     let mut argmax = vec![NO_WINDOW; sizes.batch * width];
     pre.par_chunks_mut(rows_per_task * width)

@@ -72,18 +72,16 @@ fn project(
 }
 
 impl Projected {
-    /// The op's output from `hs`: every step's states `[T·B, H]`, or (with `final_only`) the
-    /// final ones `[B, H]`, which `hs` either is or holds as its last step (padded steps carry
-    /// the state).
-    fn output(&self, mut hs: Vec<f32>) -> FlexTensor {
+    /// The untraced call's output: `hs` as the cells wrote it, every step's states `[T·B, H]`,
+    /// or with `final_only` (the cells then ran without `all_steps`) the final ones `[B, H]`.
+    fn output(&self, hs: Vec<f32>) -> FlexTensor {
         let Shape { batch, hidden, .. } = self.shape;
-        if !self.final_only {
-            return tensor(hs, [self.shape.steps * batch, hidden]);
-        }
-        if hs.len() > batch * hidden {
-            hs.drain(..hs.len() - batch * hidden);
-        }
-        tensor(hs, [batch, hidden])
+        let rows = if self.final_only {
+            batch
+        } else {
+            self.shape.steps * batch
+        };
+        tensor(hs, [rows, hidden])
     }
 
     /// The traced call's every-step states `[T·B, H]` (kept for the backward pass) and its
