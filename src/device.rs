@@ -1,5 +1,6 @@
 //! Choosing a burn device by name at run time; the crate features decide which are compiled in.
 
+use burn::backend::DispatchDevice;
 use burn::prelude::Device;
 
 use crate::error::{BiomeError, Result};
@@ -44,6 +45,21 @@ pub fn device_from_name(name: &str) -> Result<Device> {
     }
 }
 
+/// The name [`device_from_name`] reads for `device`'s backend (`"other"` for a backend this
+/// build cannot name).
+pub fn device_name(device: &Device) -> &'static str {
+    match device.clone().inner().as_dispatch() {
+        #[cfg(feature = "flex")]
+        DispatchDevice::Flex(_) => "flex",
+        #[cfg(feature = "ndarray")]
+        DispatchDevice::NdArray(_) => "ndarray",
+        #[cfg(feature = "wgpu")]
+        DispatchDevice::Cube(_) => "wgpu",
+        #[allow(unreachable_patterns)]
+        _ => "other",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +76,14 @@ mod tests {
     #[test]
     fn default_device_is_available() {
         assert!(device_from_name(default_device_name()).is_ok());
+    }
+
+    #[test]
+    fn every_compiled_device_names_itself() {
+        for name in available_devices() {
+            let device = device_from_name(name).unwrap();
+            assert_eq!(device_name(&device), name);
+            assert_eq!(device_name(&device.autodiff()), name);
+        }
     }
 }

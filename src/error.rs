@@ -70,9 +70,6 @@ pub enum BiomeError {
         /// The value.
         value: f32,
     },
-    /// The server could not start or run.
-    #[error(transparent)]
-    Serve(#[from] crate::serve::ServeError),
     /// Training diverged: the weights hold NaN or infinite values after an epoch.
     #[error(
         "training stopped: {count} weights became NaN or infinite in epoch {epoch}; the last good checkpoint and model are kept (lower the learning rate or set grad_norm)"

@@ -9,9 +9,11 @@
 //! - [`demo`]: the embedded generator of person-record pairs the README's main job trains on.
 //!
 //! The lower layers are their own crates: `biome-core` (tokens, vocabulary, records, batching,
-//! readers), `biome-modules` (embedders and encoders) and `biome-models` (the classifiers).
+//! readers), `biome-modules` (embedders and encoders) and `biome-models` (the classifiers);
+//! `biome-kernels` holds the backend-specific fast paths and every `unsafe` line.
 
-pub mod allocator;
+#![forbid(unsafe_code)]
+
 pub mod archive;
 pub mod checkpoint;
 pub mod config;
@@ -23,16 +25,20 @@ pub mod input;
 pub mod pause;
 pub mod pipeline;
 pub mod plot;
+#[cfg(feature = "serve")]
 pub mod serve;
 pub mod sparse_adam;
 pub mod trainer;
 
+pub use burn::prelude::Device;
 pub use config::{DataConfig, PipelineConfig};
-pub use device::{available_devices, default_device_name, device_from_name};
+pub use device::{available_devices, default_device_name, device_from_name, device_name};
 pub use error::{BiomeError, Result};
 pub use pipeline::Pipeline;
 pub use trainer::{OptimizerConfig, TrainSummary, TrainerConfig};
 
 pub use biome_core;
+pub use biome_kernels;
 pub use biome_models;
 pub use biome_modules;
+pub use burn;

@@ -20,7 +20,7 @@ use crate::trainer::{self, TrainRun, TrainSummary};
 /// model.
 ///
 /// ```
-/// use biome::{Pipeline, PipelineConfig};
+/// use biome::{Device, Pipeline, PipelineConfig};
 /// use biome_core::{PairExample, Record};
 ///
 /// let config = PipelineConfig::from_json_str(r#"{
@@ -38,11 +38,11 @@ use crate::trainer::{self, TrainRun, TrainSummary};
 ///     })
 ///     .collect();
 /// let out = tempfile::tempdir().unwrap();
-/// let mut pipeline = Pipeline::from_config(config, "flex").unwrap();
+/// let mut pipeline = Pipeline::from_config(config, Device::flex()).unwrap();
 /// pipeline.train_examples(&train, None, out.path(), false).unwrap();
 /// let p = pipeline.predict(Record::Text("anna smith".into()), Record::Text("anna smith".into())).unwrap();
 /// assert!(p.classes.contains_key("duplicate"));
-/// let loaded = Pipeline::load(out.path(), "flex").unwrap();
+/// let loaded = Pipeline::load(out.path(), Device::flex()).unwrap();
 /// assert_eq!(loaded.labels(), pipeline.labels());
 /// ```
 pub struct Pipeline {
@@ -58,9 +58,9 @@ struct Trained {
 }
 
 impl Pipeline {
-    /// A pipeline for `config` on the named device (`flex`, `ndarray`, `wgpu`); not trained yet.
-    pub fn from_config(config: PipelineConfig, device: &str) -> Result<Self> {
-        let device = crate::device::device_from_name(device)?;
+    /// A pipeline for `config` on `device` (a plain device such as `Device::flex()`; training
+    /// adds autodiff itself); not trained yet. [`crate::device_from_name`] reads a device name.
+    pub fn from_config(config: PipelineConfig, device: Device) -> Result<Self> {
         let batcher = Batcher::new(
             Tokenizer::new(config.data.tokenizer.clone()),
             config.record_mode(),
@@ -74,8 +74,8 @@ impl Pipeline {
         })
     }
 
-    /// Load a trained model folder onto the named device (any backend, whichever trained it).
-    pub fn load(dir: impl AsRef<Path>, device: &str) -> Result<Self> {
+    /// Load a trained model folder onto `device` (any backend, whichever trained it).
+    pub fn load(dir: impl AsRef<Path>, device: Device) -> Result<Self> {
         let opened = archive::open(dir.as_ref())?;
         let mut pipeline = Self::from_config(opened.config.clone(), device)?;
         let labels = opened.vocab.tokens(LABELS).to_vec();

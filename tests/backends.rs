@@ -4,6 +4,7 @@
 //! `cargo test --features wgpu,ndarray --test backends`.
 #![allow(dead_code)]
 
+use biome::Device;
 use biome::biome_core::{PairExample, Record};
 use biome::{Pipeline, PipelineConfig};
 
@@ -28,6 +29,7 @@ fn train_on_and_compare_with_flex(device: &str) {
         PairExample::new(text("dora kim"), text("bob"), "not_duplicate"),
     ];
     let out = tempfile::tempdir().unwrap();
+    let device = biome::device_from_name(device).unwrap();
     let mut pipeline = Pipeline::from_config(config, device).unwrap();
     let summary = pipeline
         .train_examples(&train, None, out.path(), false)
@@ -35,7 +37,7 @@ fn train_on_and_compare_with_flex(device: &str) {
     assert_eq!(summary.epochs_completed, 1);
     let on_device = pipeline.predict_batch(&train).unwrap();
     // Trained on the GPU, loaded on the CPU: the same predictions.
-    let on_cpu = Pipeline::load(out.path(), "flex")
+    let on_cpu = Pipeline::load(out.path(), Device::flex())
         .unwrap()
         .predict_batch(&train)
         .unwrap();

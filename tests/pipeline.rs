@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use biome::Device;
 use biome::biome_core::{PairExample, Record};
 use biome::{BiomeError, Pipeline, PipelineConfig};
 
@@ -16,7 +17,7 @@ fn train_archive_load_gives_the_same_predictions_and_metrics() {
     let [train, valid, test] = write_data(dir.path());
     let config = PipelineConfig::from_file(write_config(dir.path(), 2, true)).unwrap();
     let out = dir.path().join("model");
-    let mut pipeline = Pipeline::from_config(config, "flex").unwrap();
+    let mut pipeline = Pipeline::from_config(config, Device::flex()).unwrap();
     let summary = pipeline.train(&train, Some(&valid), &out, false).unwrap();
     assert_eq!(summary.epochs_completed, 2);
     for f in [
@@ -33,7 +34,7 @@ fn train_archive_load_gives_the_same_predictions_and_metrics() {
     assert!(out.join("training_curve.svg").exists());
 
     let in_memory = pipeline.evaluate(&test).unwrap();
-    let loaded = Pipeline::load(&out, "flex").unwrap();
+    let loaded = Pipeline::load(&out, Device::flex()).unwrap();
     let from_disk = loaded.evaluate(&test).unwrap();
     assert_eq!(in_memory, from_disk);
 
@@ -63,7 +64,7 @@ fn resume_without_a_checkpoint_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let [train, valid, _] = write_data(dir.path());
     let config = PipelineConfig::from_file(write_config(dir.path(), 1, false)).unwrap();
-    let mut p = Pipeline::from_config(config, "flex").unwrap();
+    let mut p = Pipeline::from_config(config, Device::flex()).unwrap();
     let err = p
         .train(&train, Some(&valid), dir.path().join("nothing"), true)
         .unwrap_err()
@@ -75,7 +76,7 @@ fn trained_model(dir: &Path) -> PathBuf {
     let [train, valid, _] = write_data(dir);
     let config = PipelineConfig::from_file(write_config(dir, 1, false)).unwrap();
     let out = dir.join("model");
-    Pipeline::from_config(config, "flex")
+    Pipeline::from_config(config, Device::flex())
         .unwrap()
         .train(&train, Some(&valid), &out, false)
         .unwrap();
@@ -115,12 +116,9 @@ fn config_errors_name_the_key_path() {
 #[test]
 fn unknown_device_and_untrained_pipeline_are_errors() {
     let config = PipelineConfig::from_json_str(&config_json(1, false), "c").unwrap();
-    let err = Pipeline::from_config(config.clone(), "cuda")
-        .err()
-        .unwrap()
-        .to_string();
+    let err = biome::device_from_name("cuda").err().unwrap().to_string();
     assert!(err.contains("cuda") && err.contains("flex"), "{err}");
-    let p = Pipeline::from_config(config, "flex").unwrap();
+    let p = Pipeline::from_config(config, Device::flex()).unwrap();
     let err = p
         .predict(Record::Text("a".into()), Record::Text("b".into()))
         .unwrap_err()
@@ -136,7 +134,7 @@ fn diverging_training_stops_with_the_step() {
         .replace(r#"{"adam": {"lr": 0.01}}"#, r#"{"sgd": {"lr": 1e30}}"#)
         .replace(r#""grad_norm": 5.0, "#, "");
     let config = PipelineConfig::from_json_str(&json, "c").unwrap();
-    let mut p = Pipeline::from_config(config, "flex").unwrap();
+    let mut p = Pipeline::from_config(config, Device::flex()).unwrap();
     let err = p
         .train(&train, None, dir.path().join("m"), false)
         .unwrap_err();
@@ -231,7 +229,7 @@ fn cli_predict_answers_good_lines_and_names_bad_ones() {
 fn empty_records_are_rejected_for_prediction() {
     let dir = tempfile::tempdir().unwrap();
     let out = trained_model(dir.path());
-    let p = Pipeline::load(&out, "flex").unwrap();
+    let p = Pipeline::load(&out, Device::flex()).unwrap();
     let err = p
         .predict_batch(&[PairExample::unlabelled(
             Record::Text("anna".into()),

@@ -2,6 +2,7 @@
 //! random number generator is per process, and tests running in parallel threads would draw
 //! from it between our seeding and our use.
 
+use biome::Device;
 use biome::{Pipeline, PipelineConfig};
 
 mod common;
@@ -16,13 +17,13 @@ fn resume_after_interruption_equals_an_uninterrupted_run() {
     let config3 = PipelineConfig::from_file(write_config(dir.path(), 3, false)).unwrap();
     let config1 = PipelineConfig::from_file(write_config(dir.path(), 1, false)).unwrap();
 
-    let mut a = Pipeline::from_config(config3.clone(), "flex").unwrap();
+    let mut a = Pipeline::from_config(config3.clone(), Device::flex()).unwrap();
     a.train(&train, Some(&valid), &full, false).unwrap();
 
     // "Interrupted" after epoch 1, then resumed to 3.
-    let mut b = Pipeline::from_config(config1, "flex").unwrap();
+    let mut b = Pipeline::from_config(config1, Device::flex()).unwrap();
     b.train(&train, Some(&valid), &cut, false).unwrap();
-    let mut b = Pipeline::from_config(config3, "flex").unwrap();
+    let mut b = Pipeline::from_config(config3, Device::flex()).unwrap();
     let summary = b.train(&train, Some(&valid), &cut, true).unwrap();
     assert_eq!(summary.epochs_completed, 3);
 

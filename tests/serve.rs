@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use biome::Pipeline;
 use biome::biome_core::PairExample;
 use biome::biome_models::Prediction;
 use biome::serve::{App, Limits, ServeOptions, Server, parse_body};
+use biome::{Device, Pipeline};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -40,9 +40,9 @@ fn fixture() -> &'static Fixture {
         let [train, valid, test] = common::write_data(&dir);
         let config = biome::PipelineConfig::from_file(common::write_config(&dir, 1, true)).unwrap();
         let model = dir.join("model");
-        let mut pipeline = Pipeline::from_config(config, "flex").unwrap();
+        let mut pipeline = Pipeline::from_config(config, Device::flex()).unwrap();
         pipeline.train(&train, Some(&valid), &model, false).unwrap();
-        let loaded = Pipeline::load(&model, "flex").unwrap();
+        let loaded = Pipeline::load(&model, Device::flex()).unwrap();
         let pairs: Vec<PairExample> = loaded
             .read(&test)
             .unwrap()
@@ -75,7 +75,7 @@ fn assert_same(got: &Value, want: &Prediction) {
 
 fn start(limits: Limits, batch_wait_ms: u64) -> Server {
     let mut options = ServeOptions::new(&fixture().model);
-    options.device = "flex".into();
+    options.device = Device::flex();
     options.port = 0;
     options.limits = limits;
     options.batching.batch_wait = Duration::from_millis(batch_wait_ms);
@@ -462,7 +462,7 @@ fn health_and_model_describe_the_server() {
         assert!(v[key].is_number(), "{key} in {v}");
     }
     let v = client.get("/model").json();
-    let labels = Pipeline::load(&f.model, "flex").unwrap().labels();
+    let labels = Pipeline::load(&f.model, Device::flex()).unwrap().labels();
     assert_eq!(v["labels"], json!(labels));
     assert_eq!(v["format_version"], biome::archive::FORMAT_VERSION);
     assert_eq!(v["biome_version"], env!("CARGO_PKG_VERSION"));
@@ -849,7 +849,7 @@ fn fuzz_router_answers_json_below_500() {
     use tower::ServiceExt;
     let f = fixture();
     let mut options = ServeOptions::new(&f.model);
-    options.device = "flex".into();
+    options.device = Device::flex();
     options.limits = Limits {
         max_body_bytes: 2000,
         max_pairs: 3,

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use biome::{Pipeline, PipelineConfig};
+use biome::{Device, Pipeline, PipelineConfig};
 
 mod common;
 use common::{config_json, metrics_without_time as metrics, write_data};
@@ -36,16 +36,16 @@ fn sparse_embeddings_learn_and_resume_exactly() {
     let full = dir.path().join("full");
     let cut = dir.path().join("cut");
 
-    let mut a = Pipeline::from_config(sparse_config(dir.path(), 4), "flex").unwrap();
+    let mut a = Pipeline::from_config(sparse_config(dir.path(), 4), Device::flex()).unwrap();
     a.train(&train, Some(&valid), &full, false).unwrap();
     let m = metrics(&full);
     let loss = |i: usize| m[i]["training_loss"].as_f64().unwrap();
     assert!(loss(3) < loss(0) * 0.9, "training loss did not fall: {m:?}");
     assert!(full.join("checkpoint/sparse_optimizer.bin").is_file());
 
-    let mut b = Pipeline::from_config(sparse_config(dir.path(), 2), "flex").unwrap();
+    let mut b = Pipeline::from_config(sparse_config(dir.path(), 2), Device::flex()).unwrap();
     b.train(&train, Some(&valid), &cut, false).unwrap();
-    let mut b = Pipeline::from_config(sparse_config(dir.path(), 4), "flex").unwrap();
+    let mut b = Pipeline::from_config(sparse_config(dir.path(), 4), Device::flex()).unwrap();
     let summary = b.train(&train, Some(&valid), &cut, true).unwrap();
     assert_eq!(summary.epochs_completed, 4);
     assert_eq!(metrics(&full), metrics(&cut));

@@ -795,7 +795,7 @@ fn cpu_model() -> Value {
 
 fn main() -> Res<()> {
     let args = Args::parse();
-    biome::allocator::keep_freed_memory();
+    biome_kernels::allocator::keep_freed_memory();
     if args.threads > 0 {
         rayon::ThreadPoolBuilder::new()
             .num_threads(args.threads)

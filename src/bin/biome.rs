@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use biome::biome_core::{PairExample, Record};
 use biome::serve::{BatchOptions, Limits, ServeOptions};
-use biome::{BiomeError, Pipeline, PipelineConfig, default_device_name};
+use biome::{BiomeError, Pipeline, PipelineConfig, default_device_name, device_from_name};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -132,7 +132,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    biome::allocator::keep_freed_memory();
+    biome_kernels::allocator::keep_freed_memory();
     match run(cli.command) {
         Ok(code) => code,
         Err(e) => {
@@ -142,7 +142,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> Result<ExitCode, BiomeError> {
+/// What a command can fail with.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Biome(#[from] BiomeError),
+    #[error(transparent)]
+    Serve(biome::serve::ServeError),
+}
+
+fn run(command: Command) -> Result<ExitCode, CliError> {
     match command {
         Command::Train {
             config,
@@ -157,7 +166,7 @@ fn run(command: Command) -> Result<ExitCode, BiomeError> {
             if let Some(s) = seed {
                 config.trainer.seed = s;
             }
-            let mut pipeline = Pipeline::from_config(config, &device)?;
+            let mut pipeline = Pipeline::from_config(config, device_from_name(&device)?)?;
             let summary = pipeline.train(&train, validation.as_deref(), &output, resume)?;
             println!(
                 "{}",
@@ -170,7 +179,7 @@ fn run(command: Command) -> Result<ExitCode, BiomeError> {
             data,
             device,
         } => {
-            let pipeline = Pipeline::load(&model, &device)?;
+            let pipeline = Pipeline::load(&model, device_from_name(&device)?)?;
             let metrics = pipeline.evaluate(&data)?;
             println!("{}", serde_json::to_string(&metrics).expect("metrics"));
             Ok(ExitCode::SUCCESS)
@@ -179,7 +188,7 @@ fn run(command: Command) -> Result<ExitCode, BiomeError> {
             model,
             input,
             device,
-        } => predict(&model, &input, &device),
+        } => Ok(predict(&model, &input, &device)?),
         Command::Serve {
             model,
             device,
@@ -193,7 +202,7 @@ fn run(command: Command) -> Result<ExitCode, BiomeError> {
             shutdown_timeout_s,
         } => {
             let options = ServeOptions {
-                device,
+                device: device_from_name(&device)?,
                 host,
                 port,
                 limits: Limits {
@@ -208,7 +217,7 @@ fn run(command: Command) -> Result<ExitCode, BiomeError> {
                 shutdown_timeout: Duration::from_secs(shutdown_timeout_s),
                 ..ServeOptions::new(model)
             };
-            biome::serve::run(options)?;
+            biome::serve::run(options).map_err(CliError::Serve)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo {
@@ -216,12 +225,12 @@ fn run(command: Command) -> Result<ExitCode, BiomeError> {
             device,
             train_size,
             epochs,
-        } => demo(&output, &device, train_size, epochs),
+        } => Ok(demo(&output, &device, train_size, epochs)?),
     }
 }
 
 fn predict(model: &Path, input: &Path, device: &str) -> Result<ExitCode, BiomeError> {
-    let pipeline = Pipeline::load(model, device)?;
+    let pipeline = Pipeline::load(model, device_from_name(device)?)?;
     let reader: Box<dyn BufRead> = if input == Path::new("-") {
         Box::new(std::io::BufReader::new(std::io::stdin()))
     } else {
@@ -304,7 +313,7 @@ fn demo(
         PipelineConfig::from_json_str(DEMO_CONFIG, "examples/configs/person_records.json")?;
     config.trainer.num_epochs = epochs;
     let model_dir = output.join("model");
-    let mut pipeline = Pipeline::from_config(config, device)?;
+    let mut pipeline = Pipeline::from_config(config, device_from_name(device)?)?;
     let summary = pipeline.train(&train, Some(&validation), &model_dir, false)?;
     eprintln!(
         "trained {} epochs (best: epoch {}) in {:.1}s; model in {}",

@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 
 use biome_core::PairExample;
 use biome_models::Prediction;
+use burn::prelude::Device;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use super::ServeError;
 use super::stats::Stats;
+use super::{Result, ServeError};
 use crate::archive;
-use crate::error::Result;
 use crate::pipeline::Pipeline;
 
 /// How the worker forms batches.
@@ -88,24 +88,25 @@ impl Worker {
     /// Start the worker: it loads the model in its own thread and reports load errors here.
     pub fn spawn(
         model: &Path,
-        device: &str,
+        device: &Device,
         options: BatchOptions,
         stats: Arc<Stats>,
     ) -> Result<(Worker, ModelInfo)> {
         if options.max_batch == 0 {
-            return Err(ServeError::Option("--max-batch must be at least 1".into()).into());
+            return Err(ServeError::Option("--max-batch must be at least 1".into()));
         }
         let manifest = archive::read_manifest(model)?;
         let (tx, rx) = mpsc::channel::<Msg>();
         let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<ModelInfo>>(1);
-        let (dir, device_name) = (model.to_path_buf(), device.to_string());
+        let (dir, device) = (model.to_path_buf(), device.clone());
         let thread = std::thread::Builder::new()
             .name("biome-batcher".into())
             .spawn(move || {
-                let pipeline = match Pipeline::load(&dir, &device_name) {
+                let device_name = crate::device::device_name(&device).to_string();
+                let pipeline = match Pipeline::load(&dir, device) {
                     Ok(p) => p,
                     Err(e) => {
-                        let _ = ready_tx.send(Err(e));
+                        let _ = ready_tx.send(Err(e.into()));
                         return;
                     }
                 };

@@ -42,7 +42,9 @@ pub use body::{BodyError, PredictRequest, parse_body};
 pub use limits::{LimitError, Limits};
 pub use stats::StatsSnapshot;
 
-use crate::error::Result;
+use burn::prelude::Device;
+
+use crate::error::BiomeError;
 use batcher::Worker;
 use routes::AppState;
 use stats::Stats;
@@ -52,8 +54,8 @@ use stats::Stats;
 pub struct ServeOptions {
     /// The model folder.
     pub model: PathBuf,
-    /// The backend (`flex`, `ndarray`, `wgpu`, those compiled in).
-    pub device: String,
+    /// The (plain) device the model runs on; [`crate::device_from_name`] reads a name.
+    pub device: Device,
     /// Address to listen on.
     pub host: String,
     /// Port to listen on (0: any free port; see [`Server::addr`]).
@@ -75,7 +77,8 @@ impl ServeOptions {
     pub fn new(model: impl Into<PathBuf>) -> Self {
         Self {
             model: model.into(),
-            device: crate::device::default_device_name().to_string(),
+            device: crate::device::device_from_name(crate::device::default_device_name())
+                .expect("the default device is compiled in"),
             host: "127.0.0.1".into(),
             port: 8000,
             limits: Limits::default(),
@@ -106,7 +109,13 @@ pub enum ServeError {
     /// The runtime or a socket failed.
     #[error("server I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// The model could not be loaded or run.
+    #[error(transparent)]
+    Model(#[from] BiomeError),
 }
+
+/// Result with a [`ServeError`].
+pub type Result<T> = std::result::Result<T, ServeError>;
 
 /// The loaded model behind an axum [`Router`](axum::Router), without a socket: for embedding
 /// the routes in another server or calling them in-process (tests). Dropping it stops the
@@ -124,8 +133,7 @@ impl App {
         if limits.max_body_bytes == 0 || limits.max_pairs == 0 || limits.max_text_chars == 0 {
             return Err(ServeError::Option(
                 "--max-body-bytes, --max-pairs and --max-text-chars must be at least 1".into(),
-            )
-            .into());
+            ));
         }
         let stats = Arc::new(Stats::default());
         let (worker, info) = Worker::spawn(
@@ -199,7 +207,7 @@ impl Server {
             }),
             Err(_) => Err(match thread.join() {
                 Ok(Err(e)) => e,
-                _ => ServeError::Worker("the server thread stopped while starting".into()).into(),
+                _ => ServeError::Worker("the server thread stopped while starting".into()),
             }),
         }
     }
@@ -230,7 +238,7 @@ impl Server {
     fn join(&mut self) -> Result<()> {
         match self.thread.take().map(JoinHandle::join) {
             Some(Ok(result)) => result,
-            Some(Err(_)) => Err(ServeError::Worker("the server thread panicked".into()).into()),
+            Some(Err(_)) => Err(ServeError::Worker("the server thread panicked".into())),
             None => Ok(()),
         }
     }
@@ -293,7 +301,7 @@ fn serve(
                 options.shutdown_timeout
             ),
         }
-        Ok::<_, crate::BiomeError>(())
+        Ok::<_, ServeError>(())
     });
     // Connections cut by a shutdown timeout go with the runtime; then the worker answers
     // whatever is still queued and stops (App's drop).
@@ -351,7 +359,10 @@ async fn wait_signal(signals: Option<Signals>) -> &'static str {
 /// The `biome serve` command: start, print the address, serve until SIGTERM or Ctrl-C.
 pub fn run(mut options: ServeOptions) -> Result<()> {
     options.handle_signals = true;
-    let (model, device) = (options.model.clone(), options.device.clone());
+    let (model, device) = (
+        options.model.clone(),
+        crate::device::device_name(&options.device),
+    );
     let server = Server::start(options)?;
     eprintln!(
         "biome serve: model {} on {device}; listening on http://{}",

@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use biome::Device;
 use biome::{BiomeError, Pipeline};
 
 use crate::support::{Setup, predictions, run_ok};
@@ -29,7 +30,7 @@ pub fn version_span(manifest: &[u8]) -> std::ops::Range<usize> {
 /// Loading `out` after `file` was damaged: a clear error naming the file, or — only when
 /// `harmless` — the very same model.
 pub fn check_damaged(out: &Path, file: &str, harmless: bool, original: &[Vec<f32>], what: &str) {
-    match Pipeline::load(out, "flex") {
+    match Pipeline::load(out, Device::flex()) {
         Err(e @ BiomeError::Archive { .. }) => {
             let msg = e.to_string();
             assert!(
@@ -108,18 +109,27 @@ fn a_manifest_with_an_unknown_key_or_a_file_listed_twice_is_refused() {
         "\"bformat_version\": 1, \"format_version\"",
     );
     std::fs::write(&path, unknown).unwrap();
-    let err = Pipeline::load(&out, "flex").err().unwrap().to_string();
+    let err = Pipeline::load(&out, Device::flex())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         err.contains("archive.json") && err.contains("bformat_version"),
         "{err}"
     );
     let twice = manifest.replace("\"model.bpk\"", "\"vocabulary.json\": 1, \"model.bpk\"");
     std::fs::write(&path, twice).unwrap();
-    let err = Pipeline::load(&out, "flex").err().unwrap().to_string();
+    let err = Pipeline::load(&out, Device::flex())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("listed twice"), "{err}");
     let extra = manifest.replace("\"model.bpk\"", "\".json\": 1, \"model.bpk\"");
     std::fs::write(&path, extra).unwrap();
-    let err = Pipeline::load(&out, "flex").err().unwrap().to_string();
+    let err = Pipeline::load(&out, Device::flex())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("unknown file \".json\""), "{err}");
 }
 
@@ -132,21 +142,27 @@ fn newer_format_garbage_manifest_and_missing_folder_are_named() {
     let newer = manifest.replace("\"format_version\": 1", "\"format_version\": 99");
     assert_ne!(manifest, newer);
     std::fs::write(&manifest_path, newer).unwrap();
-    let err = Pipeline::load(&out, "flex").err().unwrap().to_string();
+    let err = Pipeline::load(&out, Device::flex())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("newer") && err.contains("99"), "{err}");
 
     // a bit flip that turns version 1 into 0 once loaded as if nothing happened
     let zero = manifest.replace("\"format_version\": 1", "\"format_version\": 0");
     std::fs::write(&manifest_path, zero).unwrap();
-    let err = Pipeline::load(&out, "flex").err().unwrap().to_string();
+    let err = Pipeline::load(&out, Device::flex())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("format_version 0"), "{err}");
 
     std::fs::write(&manifest_path, "{not json").unwrap();
     assert!(matches!(
-        Pipeline::load(&out, "flex"),
+        Pipeline::load(&out, Device::flex()),
         Err(BiomeError::Archive { .. })
     ));
-    let err = Pipeline::load(setup.path().join("nope"), "flex")
+    let err = Pipeline::load(setup.path().join("nope"), Device::flex())
         .err()
         .unwrap()
         .to_string();

@@ -2,6 +2,7 @@
 //! removed gives a clear error naming the file, before any training, and never resumes from
 //! mismatched files.
 
+use biome::Device;
 use biome::{BiomeError, Pipeline, PipelineConfig};
 
 use crate::support::{Setup, run_ok};
@@ -15,12 +16,9 @@ fn a_damaged_checkpoint_is_a_clear_error_on_resume() {
     run_ok(setup.train(&setup.config(1, |j| j), &out, false));
     let resume = || {
         let config = PipelineConfig::from_file(&config_path).unwrap();
-        Pipeline::from_config(config, "flex").unwrap().train(
-            &setup.train,
-            Some(&setup.valid),
-            &out,
-            true,
-        )
+        Pipeline::from_config(config, Device::flex())
+            .unwrap()
+            .train(&setup.train, Some(&setup.valid), &out, true)
     };
     let dir = out.join("checkpoint");
     for file in [

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use biome::Pipeline;
+use biome::{Device, Pipeline};
 use proptest::prelude::*;
 
 use crate::damaged_archive::{FILES, check_damaged, trained_archive};
@@ -75,7 +75,7 @@ proptest! {
         let (_, out, _) = archive();
         let bytes = std::fs::read(out.join("model.bpk")).unwrap();
         let damaged = mutate::apply(&bytes, &m);
-        let model = Pipeline::load(out, "flex").unwrap();
+        let model = Pipeline::load(out, Device::flex()).unwrap();
         let model = model.model().unwrap().clone();
         // Err or Ok (a change inside a float is undetectable without the checksum), no panic.
         let _ = biome::archive::load_module_bytes(model, damaged, &out.join("model.bpk"));

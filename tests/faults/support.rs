@@ -6,8 +6,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use biome::Pipeline;
 use biome::biome_core::Record;
+use biome::{Device, Pipeline};
 
 use crate::common;
 
@@ -148,7 +148,8 @@ pub use crate::common::metrics_without_time;
 
 /// Predictions of the archive in `out` on a few fixed pairs (panics if it does not load).
 pub fn predictions(out: &Path) -> Vec<Vec<f32>> {
-    let p = Pipeline::load(out, "flex").unwrap_or_else(|e| panic!("archive does not load: {e}"));
+    let p = Pipeline::load(out, Device::flex())
+        .unwrap_or_else(|e| panic!("archive does not load: {e}"));
     [
         ("anna smith 12 main street", "ana smith 12 main st"),
         ("bob jones", "robert jones"),

@@ -42,8 +42,7 @@ impl Activation {
     /// The function and its derivative at one value, for the non-decreasing functions: every
     /// one but GELU (`None`), which dips below zero. For those, the maximum of `f` over a set of
     /// values is `f` of their maximum, so a max-pool may take the maximum first.
-    #[cfg_attr(not(feature = "flex"), allow(dead_code))]
-    pub(crate) fn non_decreasing_scalar(self) -> Option<fn(f32) -> (f32, f32)> {
+    pub fn non_decreasing_scalar(self) -> Option<biome_kernels::cnn::ScalarActivation> {
         Some(match self {
             Self::Relu => |z: f32| if z > 0.0 { (z, 1.0) } else { (0.0, 0.0) },
             Self::Tanh => |z: f32| {

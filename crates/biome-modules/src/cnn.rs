@@ -6,10 +6,11 @@
 //! the filter, or all padding) gives 0 for that filter. Inputs shorter than the largest filter
 //! are padded internally.
 //!
-//! On flex, one fused op with a hand-written backward pass runs the encoder (`cnn/fused.rs`,
-//! `cnn/window_max.rs`); other backends run all filters as one GEMM of tensor ops (see
+//! On flex, one fused op of `biome-kernels` with a hand-written backward pass runs the encoder
+//! (`biome_kernels::cnn`); other backends run all filters as one GEMM of tensor ops (see
 //! [`CnnEncoder::forward`]). Tests hold the two to each other and to an independent reference.
 
+use biome_kernels::cnn::{NgramFilter, masked_cnn_max};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::TensorData;
@@ -17,11 +18,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::activation::Activation;
 use crate::error::{ModuleError, check_dim};
-
-#[cfg(feature = "flex")]
-mod fused;
-#[cfg(feature = "flex")]
-mod window_max;
 
 fn default_ngrams() -> Vec<usize> {
     vec![2, 3, 4, 5]
@@ -150,11 +146,10 @@ impl CnnEncoder {
     /// faster than a convolution per filter, whose backward (`conv_transpose`) dominated the
     /// multifield workload's step (BENCHMARKS.md, W3).
     ///
-    /// On flex, a fused op with a hand-written backward pass runs instead (`cnn/window_max.rs`),
-    /// with the same result.
+    /// On flex, a fused op with a hand-written backward pass runs instead
+    /// (`biome_kernels::cnn`), with the same result.
     pub fn forward(&self, x: Tensor<3>, mask: Tensor<2, Bool>) -> Tensor<2> {
-        #[cfg(feature = "flex")]
-        if let Some(pooled) = fused::forward(self, &x, &mask) {
+        if let Some(pooled) = self.fused(&x, &mask) {
             return self.project(pooled);
         }
         let [b, t, d] = x.dims();
@@ -259,6 +254,22 @@ impl CnnEncoder {
         self.project(pooled)
     }
 
+    /// The pooled features `[B, n·F]` from the fused op of `biome-kernels`, or `None` where
+    /// the composed path must run (another backend, GELU, the op switched off).
+    fn fused(&self, x: &Tensor<3>, mask: &Tensor<2, Bool>) -> Option<Tensor<2>> {
+        let filters: Vec<NgramFilter> = self
+            .convs
+            .iter()
+            .zip(&self.ngram_filter_sizes)
+            .map(|(conv, &ngram)| NgramFilter {
+                weight: conv.weight.val(),
+                bias: conv.bias.as_ref().map(|b| b.val()),
+                ngram,
+            })
+            .collect();
+        masked_cnn_max(x, mask, &filters, self.activation.non_decreasing_scalar())
+    }
+
     /// The optional projection of the pooled features.
     fn project(&self, pooled: Tensor<2>) -> Tensor<2> {
         match &self.projection {
@@ -319,7 +330,7 @@ mod tests {
     /// Runs `check` on the fused flex op, then on the composed tensor-op path.
     fn on_both_paths(check: impl Fn()) {
         check();
-        crate::kernel::composed_only(check);
+        biome_kernels::composed_only(check);
     }
 
     fn encoder(json: &str, d: usize, device: &Device) -> CnnEncoder {
@@ -514,13 +525,10 @@ mod tests {
             }
             v
         };
-        assert!(
-            fused::forward(&enc, &x0, &mask).is_some(),
-            "the fused op runs on flex"
-        );
+        assert!(enc.fused(&x0, &mask).is_some(), "the fused op runs on flex");
         let fused = run();
-        let composed = crate::kernel::composed_only(run);
-        assert!(crate::kernel::composed_only(|| fused::forward(&enc, &x0, &mask)).is_none());
+        let composed = biome_kernels::composed_only(run);
+        assert!(biome_kernels::composed_only(|| enc.fused(&x0, &mask)).is_none());
         assert!(fused.iter().all(|v| v.is_finite()));
         assert!(fused[b * 18..].iter().filter(|v| **v != 0.0).count() > 100);
         assert_close(&fused, &composed, 1e-4);

@@ -11,9 +11,6 @@ use serde::{Deserialize, Serialize};
 use crate::error::ModuleError;
 use crate::pretrained::{PretrainedReport, load_pretrained};
 
-#[cfg(feature = "flex")]
-mod padded_lookup;
-
 fn yes() -> bool {
     true
 }
@@ -182,9 +179,8 @@ impl WordEmbedding {
     /// - returns `[B, T, D]`, zero where `id == 0`
     pub fn forward(&self, ids: Tensor<2, Int>) -> Tensor<3> {
         let weight = self.weight.val();
-        #[cfg(feature = "flex")]
         if self.projection.is_none()
-            && let Some(x) = padded_lookup::padded_lookup(&weight, &ids)
+            && let Some(x) = biome_kernels::lookup::padded_lookup(&weight, &ids)
         {
             return x;
         }
@@ -283,9 +279,9 @@ mod tests {
             })
             .collect();
         let ids = ints2(&rows, &device);
-        assert!(padded_lookup::padded_lookup(&emb.weight.val(), &ids).is_some());
+        assert!(biome_kernels::lookup::padded_lookup(&emb.weight.val(), &ids).is_some());
         let fused = to_vec(emb.forward(ids.clone()));
-        let composed = to_vec(crate::kernel::composed_only(|| emb.forward(ids)));
+        let composed = to_vec(biome_kernels::composed_only(|| emb.forward(ids)));
         assert_eq!(fused, composed);
         for (position, &id) in rows.iter().flatten().enumerate() {
             let got = &fused[position * 5..(position + 1) * 5];

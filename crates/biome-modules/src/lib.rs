@@ -4,6 +4,13 @@
 //! Conventions (see `ARCHITECTURE.md`): masks are `Tensor<2, Bool>` with `true` = real token;
 //! seq2seq outputs are zero at padded positions; seq2vec outputs are zero for all-padding rows.
 //! Configs are serde types with AllenNLP parameter names; enums are written `{"<type>": {..}}`.
+//!
+//! This is plain tensor code for every backend. Where `biome-kernels` has a fused op (the
+//! masked LSTM/GRU, the CNN encoder, the embedding lookup without autodiff), a module asks it
+//! first and runs its composed tensor ops when the answer is `None`; the tests hold the two
+//! equal (`biome_kernels::composed_only` switches the fused ops off).
+
+#![forbid(unsafe_code)]
 
 pub mod activation;
 pub mod boe;
@@ -12,8 +19,6 @@ pub mod cnn;
 pub mod embedding;
 pub mod error;
 pub mod feed_forward;
-#[cfg(feature = "flex")]
-pub(crate) mod kernel;
 pub mod mask;
 pub mod multifield;
 pub mod pass_through;

@@ -37,24 +37,6 @@
 //! the slicing costs `O(sqrt(T))` full passes over the projection rather than `O(T)`. Steps past
 //! the longest row are not computed; steps where no row is padded skip the masking.
 
-#[cfg(feature = "flex")]
-mod fused;
-/// Without the flex backend there is nothing to fuse: every recurrence runs the composed path.
-#[cfg(not(feature = "flex"))]
-mod fused {
-    use burn::prelude::*;
-
-    pub(crate) fn hidden_states(
-        _: &Tensor<2>,
-        _: &Tensor<2>,
-        _: &Tensor<1>,
-        _: &Tensor<2>,
-        _: Option<&Tensor<1>>,
-        _: super::recurrence::Rows,
-    ) -> Option<Tensor<2>> {
-        None
-    }
-}
 mod recurrence;
 #[cfg(test)]
 mod tests;

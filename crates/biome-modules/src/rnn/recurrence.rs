@@ -2,22 +2,12 @@
 //! layer for the LSTM and GRU cells. All tensors here are step-major: row `t·B + b` is step `t`
 //! of batch row `b`.
 
+use biome_kernels::recurrence::{Cell, CellWeights, Rows, hidden_states};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use burn::tensor::activation::sigmoid;
 
 use super::{RnnCell, RnnDirection};
-
-/// Which rows a fused call runs over and what it returns: every batch row's true length,
-/// whether each row is read backwards within its length (the backward direction), and whether
-/// only the final states `[B, H]` are wanted instead of every step's `[T·B, H]`.
-#[derive(Debug, Clone)]
-#[cfg_attr(not(feature = "flex"), allow(dead_code))]
-pub struct Rows {
-    pub lengths: Vec<usize>,
-    pub reversed: bool,
-    pub final_only: bool,
-}
 
 /// What the recurrences need to know about a batch's padding, built once per forward call and
 /// shared by every layer and direction.
@@ -148,7 +138,8 @@ fn carry(new: Tensor<2>, previous: Option<&Tensor<2>>, pad: Option<&Tensor<2, Bo
     }
 }
 
-/// Runs one direction of one layer over step-major inputs `[T'·B, d_in]`.
+/// Runs one direction of one layer over step-major inputs `[T'·B, d_in]`: the fused op of
+/// `biome-kernels` where it runs, else one loop of composed steps for either cell.
 ///
 /// Returns the per-step hidden states `[T'·B, H]` in the original order (if `collect`; padded
 /// rows are not zeroed yet) and the final state `[B, H]` (the state at each row's last real
@@ -182,19 +173,21 @@ pub(crate) fn run_direction(
     // The fused op projects the real tokens' rows itself. `hidden_bias` is the GRU's `b_hn`;
     // the LSTM folded all of `b_hh` into the projection.
     let b_hn = hidden_bias.as_ref().map(|b| b.clone().reshape([hidden]));
+    let weights = CellWeights {
+        weight_ih: &dir.weight_ih.val(),
+        bias: &proj_bias,
+        weight_hh: &weight_hh,
+        cell: match &b_hn {
+            Some(bias_hn) => Cell::Gru { bias_hn },
+            None => Cell::Lstm,
+        },
+    };
     let rows = Rows {
         lengths: ctx.lengths.clone(),
         reversed,
         final_only: !collect,
     };
-    if let Some(hs) = super::fused::hidden_states(
-        &input,
-        &dir.weight_ih.val(),
-        &proj_bias,
-        &weight_hh,
-        b_hn.as_ref(),
-        rows,
-    ) {
+    if let Some(hs) = hidden_states(&input, weights, rows) {
         if !collect {
             return (None, hs);
         }
@@ -209,38 +202,25 @@ pub(crate) fn run_direction(
 
     let proj_steps = split_steps(proj.reshape([ctx.steps, ctx.batch, gates]));
 
+    // One loop for both cells: a step gives the new state, padded rows carry the previous one.
     let mut outputs = Vec::with_capacity(if collect { ctx.steps } else { 0 });
-    let last = match (cell, hidden_bias) {
-        (RnnCell::Gru, Some(b_hn)) => {
-            let mut h: Option<Tensor<2>> = None;
-            for (xp, pad) in proj_steps.into_iter().zip(&ctx.pad_per_step) {
-                let new = gru_step(xp, h.as_ref(), &weight_hh, &b_hn, hidden);
-                let next = carry(new, h.as_ref(), pad.as_ref());
-                if collect {
-                    outputs.push(next.clone());
-                }
-                h = Some(next);
-            }
-            h
+    let mut state: Option<State> = None;
+    for (xp, pad) in proj_steps.into_iter().zip(&ctx.pad_per_step) {
+        let new = match &hidden_bias {
+            None => lstm_step(xp, state.as_ref(), &weight_hh, hidden),
+            Some(b_hn) => gru_step(xp, state.as_ref(), &weight_hh, b_hn, hidden),
+        };
+        let next = new.carry(state.as_ref(), pad.as_ref());
+        if collect {
+            outputs.push(next.h.clone());
         }
-        _ => {
-            let mut state: Option<(Tensor<2>, Tensor<2>)> = None;
-            for (xp, pad) in proj_steps.into_iter().zip(&ctx.pad_per_step) {
-                let (h_new, c_new) = lstm_step(xp, state.as_ref(), &weight_hh, hidden);
-                let prev_h = state.as_ref().map(|s| &s.0);
-                let prev_c = state.as_ref().map(|s| &s.1);
-                let h = carry(h_new, prev_h, pad.as_ref());
-                let c = carry(c_new, prev_c, pad.as_ref());
-                if collect {
-                    outputs.push(h.clone());
-                }
-                state = Some((h, c));
-            }
-            state.map(|s| s.0)
-        }
-    };
-    // `steps >= 1`, so the loops ran at least once.
-    let last = last.unwrap_or_else(|| Tensor::zeros([ctx.batch, hidden], &weight_hh.device()));
+        state = Some(next);
+    }
+    // `steps >= 1`, so the loop ran at least once.
+    let last = state.map_or_else(
+        || Tensor::zeros([ctx.batch, hidden], &weight_hh.device()),
+        |s| s.h,
+    );
 
     let seq = collect.then(|| {
         let seq: Tensor<3> = Tensor::stack(outputs, 0);
@@ -250,16 +230,28 @@ pub(crate) fn run_direction(
     (seq, last)
 }
 
+/// The state of a recurrence after a step: `h` `[B, H]`, and the LSTM's cell state `c`.
+struct State {
+    h: Tensor<2>,
+    c: Option<Tensor<2>>,
+}
+
+impl State {
+    /// Keeps `previous` at the rows `pad` marks (zero where there is no previous state).
+    fn carry(self, previous: Option<&State>, pad: Option<&Tensor<2, Bool>>) -> State {
+        let h = carry(self.h, previous.map(|p| &p.h), pad);
+        let c = self
+            .c
+            .map(|c| carry(c, previous.and_then(|p| p.c.as_ref()), pad));
+        State { h, c }
+    }
+}
+
 /// One LSTM step from the projected inputs `xp` `[B, 4H]` (both biases included).
 /// Returns the unmasked `(h', c')`.
-fn lstm_step(
-    xp: Tensor<2>,
-    state: Option<&(Tensor<2>, Tensor<2>)>,
-    weight_hh: &Tensor<2>,
-    hidden: usize,
-) -> (Tensor<2>, Tensor<2>) {
+fn lstm_step(xp: Tensor<2>, state: Option<&State>, weight_hh: &Tensor<2>, hidden: usize) -> State {
     let pre = match state {
-        Some((h, _)) => xp + h.clone().matmul(weight_hh.clone()),
+        Some(s) => xp + s.h.clone().matmul(weight_hh.clone()),
         None => xp,
     };
     // One sigmoid over all four blocks (the g block's is unused) instead of three slices.
@@ -267,26 +259,26 @@ fn lstm_step(
     let g = pre.narrow(1, 2 * hidden, hidden).tanh();
     let i = act.clone().narrow(1, 0, hidden);
     let o = act.clone().narrow(1, 3 * hidden, hidden);
-    let c = match state {
-        Some((_, c)) => act.narrow(1, hidden, hidden) * c.clone() + i * g,
+    let c = match state.and_then(|s| s.c.as_ref()) {
+        Some(c) => act.narrow(1, hidden, hidden) * c.clone() + i * g,
         None => i * g,
     };
     let h = o * c.clone().tanh();
-    (h, c)
+    State { h, c: Some(c) }
 }
 
 /// One GRU step from the projected inputs `xp` `[B, 3H]` (`b_ih`, and `b_hr`, `b_hz` included).
 /// Returns the unmasked `h'`.
 fn gru_step(
     xp: Tensor<2>,
-    h: Option<&Tensor<2>>,
+    state: Option<&State>,
     weight_hh: &Tensor<2>,
     b_hn: &Tensor<2>,
     hidden: usize,
-) -> Tensor<2> {
+) -> State {
     let xp_rz = xp.clone().narrow(1, 0, 2 * hidden);
     let xp_n = xp.narrow(1, 2 * hidden, hidden);
-    match h {
+    let h = match state.map(|s| &s.h) {
         Some(h) => {
             let hp = h.clone().matmul(weight_hh.clone());
             let rz = sigmoid(xp_rz + hp.clone().narrow(1, 0, 2 * hidden));
@@ -303,5 +295,6 @@ fn gru_step(
             let n = (xp_n + r * b_hn.clone()).tanh();
             n.clone() - z * n
         }
-    }
+    };
+    State { h, c: None }
 }

@@ -828,9 +828,30 @@ fn all_gradients(p: &Problem, rnn: &MaskedRnn, device: &Device) -> (f64, Vec<Vec
     (value, out)
 }
 
-#[cfg(feature = "flex")]
 #[test]
 fn fused_kernels_equal_the_composed_path_forward_and_backward() {
+    // The fused ops are compiled into the tests and run on flex: the comparison is not empty.
+    {
+        use biome_kernels::recurrence::{Cell, CellWeights, Rows, hidden_states};
+        let d = dev();
+        let weights = CellWeights {
+            weight_ih: &Tensor::zeros([3, 8], &d),
+            bias: &Tensor::zeros([8], &d),
+            weight_hh: &Tensor::zeros([2, 8], &d),
+            cell: Cell::Lstm,
+        };
+        let rows = Rows {
+            lengths: vec![1, 1],
+            reversed: false,
+            final_only: false,
+        };
+        let x = Tensor::<2>::zeros([2, 3], &d);
+        assert!(hidden_states(&x, weights.clone(), rows.clone()).is_some());
+        assert!(biome_kernels::composed_only(|| hidden_states(
+            &x, weights, rows
+        )
+        .is_none()));
+    }
     // The small problem, and one wide enough (B·H >= 8192) for the kernels' threaded row loops.
     let wide: Vec<usize> = (0..33).map(|i| [7, 3, 0, 5, 7, 1][i % 6]).collect();
     let problems: [(&[usize], usize, usize, usize); 2] =
@@ -846,7 +867,7 @@ fn fused_kernels_equal_the_composed_path_forward_and_backward() {
             let p = Problem::new(seed as u64 + 900, lengths, steps, dim, rnn.output_dim());
             let (fused_loss, fused) = all_gradients(&p, &rnn, &device);
             let (plain_loss, plain) =
-                crate::kernel::composed_only(|| all_gradients(&p, &rnn, &device));
+                biome_kernels::composed_only(|| all_gradients(&p, &rnn, &device));
             assert_close(
                 &[fused_loss],
                 &[plain_loss],
@@ -864,7 +885,7 @@ fn fused_kernels_equal_the_composed_path_forward_and_backward() {
             let m = mask(&p.lengths, p.steps, &plain_dev);
             let fused_seq = values(rnn.forward_sequence(x.clone(), m.clone()));
             let plain_seq =
-                crate::kernel::composed_only(|| values(rnn.forward_sequence(x.clone(), m.clone())));
+                biome_kernels::composed_only(|| values(rnn.forward_sequence(x.clone(), m.clone())));
             assert_close(
                 &fused_seq,
                 &plain_seq,
@@ -874,7 +895,7 @@ fn fused_kernels_equal_the_composed_path_forward_and_backward() {
             );
             let fused_final = values(rnn.forward_final(x.clone(), m.clone()));
             let plain_final =
-                crate::kernel::composed_only(|| values(rnn.forward_final(x.clone(), m.clone())));
+                biome_kernels::composed_only(|| values(rnn.forward_final(x.clone(), m.clone())));
             assert_close(
                 &fused_final,
                 &plain_final,

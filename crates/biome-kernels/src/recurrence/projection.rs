@@ -4,8 +4,8 @@
 //! add each wrote a fresh `[N, G·H]`-sized tensor (burn-flex zero-fills and then copies every
 //! matmul output), which was a sixth of the BiLSTM workload's inference time (BENCHMARKS.md, W2).
 
-use crate::kernel::gather_rows;
-use crate::kernel::gemm::{Operand, matmul};
+use crate::gemm::{Operand, matmul};
+use crate::slices::gather_rows;
 
 /// The packed projection.
 pub(crate) struct Projected {

@@ -1,8 +1,7 @@
 //! The masked CNN encoder as one backend-extension op on the flex CPU backend, with a
 //! hand-written backward pass ([`super::window_max`] has the arithmetic and why it is cheap).
-//! Other backends, GELU, and `BIOME_FUSED_CNN=0` run the composed tensor-op path.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
@@ -13,10 +12,9 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
 use burn::prelude::*;
 
-use super::CnnEncoder;
 use super::window_max::{self, NO_WINDOW, Pooled, Sizes};
-use crate::activation::Activation;
-use crate::kernel::{dims, tensor, values};
+use super::{NgramFilter, ScalarActivation};
+use crate::slices::{dims, tensor, values};
 
 /// Everything the op needs besides its tensors.
 #[derive(Debug, Clone)]
@@ -26,7 +24,7 @@ pub struct CnnSpec {
     /// `[B·T]`, true = real token.
     pub mask: Vec<bool>,
     /// Applied to the pooled maxima (non-decreasing, so equal to pooling the activations).
-    pub activation: Activation,
+    pub activation: ScalarActivation,
 }
 
 /// The fused masked CNN as a burn backend extension: implemented for flex and for autodiff
@@ -43,47 +41,36 @@ pub trait FusedCnn: Backend {
     ) -> FloatTensor<Self>;
 }
 
-/// The fused encoder's pooled features `[B, n·F]` (before any projection), or `None` where the
-/// composed path must run: not an f32 tensor on flex, GELU, filters of unequal widths, or
-/// `BIOME_FUSED_CNN=0`.
-pub(crate) fn forward(
-    enc: &CnnEncoder,
+/// The pooled features `[B, n·F]` of the banks `filters` (of equal widths, checked by the
+/// caller) over `x` `[B, T, D]`.
+pub(super) fn forward(
     x: &Tensor<3>,
     mask: &Tensor<2, Bool>,
-) -> Option<Tensor<2>> {
-    static ENABLED: OnceLock<bool> = OnceLock::new();
-    let filters = enc.convs[0].weight.shape().dims::<2>()[1];
-    let usable = crate::kernel::enabled("BIOME_FUSED_CNN", &ENABLED)
-        && crate::kernel::on_flex(x)
-        && enc.activation.non_decreasing_scalar().is_some()
-        && enc
-            .convs
-            .iter()
-            .all(|c| c.weight.shape().dims::<2>()[1] == filters);
-    if !usable {
-        return None;
-    }
+    filters: &[NgramFilter],
+    activation: ScalarActivation,
+) -> Tensor<2> {
     let device = x.device();
-    let weight = Tensor::cat(enc.convs.iter().map(|c| c.weight.val()).collect(), 0);
+    let width = filters[0].weight.dims()[1];
+    let weight = Tensor::cat(filters.iter().map(|f| f.weight.clone()).collect(), 0);
     let bias = Tensor::cat(
-        enc.convs
+        filters
             .iter()
-            .map(|c| match &c.bias {
-                Some(bias) => bias.val(),
-                None => Tensor::zeros([filters], &device),
+            .map(|f| match &f.bias {
+                Some(bias) => bias.clone(),
+                None => Tensor::zeros([width], &device),
             })
             .collect(),
         0,
     );
     let spec = CnnSpec {
-        ngrams: enc.ngram_filter_sizes.clone(),
+        ngrams: filters.iter().map(|f| f.ngram).collect(),
         mask: mask
             .clone()
             .into_data()
             .iter::<i64>()
             .map(|v| v != 0)
             .collect(),
-        activation: enc.activation,
+        activation,
     };
     let out = <Dispatch as FusedCnn>::masked_cnn_max(
         x.clone().into_dispatch(),
@@ -91,7 +78,7 @@ pub(crate) fn forward(
         bias.into_dispatch(),
         spec,
     );
-    Some(Tensor::from_dispatch(out))
+    Tensor::from_dispatch(out)
 }
 
 /// The call's sizes; panics when the shapes disagree (a caller's bug: `forward` builds them).
@@ -130,10 +117,7 @@ fn pool(
     let sizes = sizes(x, weight, spec);
     let runs = window_max::real_runs(&spec.mask, sizes.batch, sizes.steps);
     let pooled = window_max::forward(&values(x), &values(weight), &values(bias), &runs, &sizes);
-    let activation = spec
-        .activation
-        .non_decreasing_scalar()
-        .expect("checked in forward");
+    let activation = spec.activation;
     let out = pooled
         .pre
         .iter()
@@ -160,7 +144,7 @@ impl FusedCnn for Flex {
 struct CnnState {
     x: FlexTensor,
     weight: FlexTensor,
-    activation: Activation,
+    activation: ScalarActivation,
     sizes: Sizes,
     pooled: Arc<Pooled>,
 }
@@ -175,10 +159,7 @@ impl Backward<Flex, 3> for CnnBackward {
         let [x_node, weight_node, bias_node] = ops.parents;
         let grad = grads.consume::<Flex>(&ops.node);
         let s = ops.state;
-        let activation = s
-            .activation
-            .non_decreasing_scalar()
-            .expect("checked in forward");
+        let activation = s.activation;
         // The gradient before the activation, at each maximum (none where there was no window).
         let gate: Vec<f32> = values(&grad)
             .iter()

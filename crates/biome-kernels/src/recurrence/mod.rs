@@ -1,4 +1,4 @@
-//! Fused masked recurrences for the flex CPU backend.
+//! Fused masked recurrences (LSTM and GRU) over whole sequences.
 //!
 //! burn runs an LSTM step as some fifteen tensor ops, each allocating its output and recording
 //! an autodiff node, and differentiates each op separately: on small recurrent matrices that
@@ -12,21 +12,116 @@
 //! a step the rows still running, longest first; [`pack_index`] gives the order), in one GEMM
 //! (`projection.rs`), so the padding costs nothing. They return the hidden states `[T·B, H]`
 //! (step-major, batch order, in processing order: reversed within each length for the backward
-//! direction) with padded steps carrying the previous state, exactly like the composed path in
-//! `recurrence.rs`, which other backends keep using.
+//! direction) with padded steps carrying the previous state, exactly like the composed path that
+//! other backends run (`biome-modules`' `rnn/recurrence.rs`).
+//!
+//! One driver (`driver.rs`) does everything but the gate arithmetic: the packing, the recurrent
+//! GEMMs, the order of rows, the trace and the backward sweep. A cell (`lstm.rs`, `gru.rs`)
+//! plugs in the arithmetic of one row of one step through [`cell::GatedCell`].
 
+#[cfg(feature = "flex")]
 mod activation;
+#[cfg(feature = "flex")]
+mod cell;
+#[cfg(feature = "flex")]
+mod driver;
+#[cfg(feature = "flex")]
 mod flex;
+#[cfg(feature = "flex")]
 mod gru;
+#[cfg(feature = "flex")]
 mod lstm;
+#[cfg(feature = "flex")]
 mod projection;
 
-use std::sync::OnceLock;
-
-use burn::backend::{Backend, Dispatch, backend_extension, tensor::FloatTensor};
 use burn::prelude::*;
 
-pub use super::recurrence::Rows;
+/// Which rows a fused call runs over and what it returns: every batch row's true length,
+/// whether each row is read backwards within its length (the backward direction), and whether
+/// only the final states `[B, H]` are wanted instead of every step's `[T·B, H]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rows {
+    /// The true length of every batch row.
+    pub lengths: Vec<usize>,
+    /// Read each row backwards within its length.
+    pub reversed: bool,
+    /// Return the final states `[B, H]` only.
+    pub final_only: bool,
+}
+
+/// The weights of one direction of one layer, transposed with respect to PyTorch (a step is a
+/// row-major `x · W`), gate blocks in PyTorch's order.
+#[derive(Debug, Clone)]
+pub struct CellWeights<'a> {
+    /// `[D, G·H]`.
+    pub weight_ih: &'a Tensor<2>,
+    /// `[G·H]`: everything of both biases that can be added to the projection (LSTM: all of
+    /// `b_ih + b_hh`; GRU: `b_ih` plus the `r` and `z` blocks of `b_hh`).
+    pub bias: &'a Tensor<1>,
+    /// `[H, G·H]`.
+    pub weight_hh: &'a Tensor<2>,
+    /// Which cell, with what stays inside it.
+    pub cell: Cell<'a>,
+}
+
+/// The gated cell of a recurrence.
+#[derive(Debug, Clone)]
+pub enum Cell<'a> {
+    /// LSTM, gates `i f g o`.
+    Lstm,
+    /// GRU, gates `r z n`, with `b_hn` `[H]`, which stays inside `r ⊙ (h·W_hn + b_hn)`.
+    Gru {
+        /// `[H]`.
+        bias_hn: &'a Tensor<1>,
+    },
+}
+
+/// The hidden states `[T·B, H]` (or the final ones `[B, H]` with `rows.final_only`) of the
+/// fused recurrence over step-major `input` `[T·B, D]` (`T` = the longest length), or `None`
+/// where the composed path must run: not an f32 tensor on flex, or the op switched off
+/// ([`crate::FusedOp::Recurrence`]).
+pub fn hidden_states(input: &Tensor<2>, weights: CellWeights<'_>, rows: Rows) -> Option<Tensor<2>> {
+    if !crate::policy::is_enabled(crate::FusedOp::Recurrence) {
+        return None;
+    }
+    run(input, weights, rows)
+}
+
+#[cfg(not(feature = "flex"))]
+fn run(_: &Tensor<2>, _: CellWeights<'_>, _: Rows) -> Option<Tensor<2>> {
+    None
+}
+
+#[cfg(feature = "flex")]
+fn run(input: &Tensor<2>, weights: CellWeights<'_>, rows: Rows) -> Option<Tensor<2>> {
+    use burn::backend::Dispatch;
+
+    use flex::FusedRecurrence;
+
+    if !crate::slices::on_flex(input) {
+        return None;
+    }
+    let (input, weight_ih, bias, weight_hh) = (
+        input.clone().into_dispatch(),
+        weights.weight_ih.clone().into_dispatch(),
+        weights.bias.clone().into_dispatch(),
+        weights.weight_hh.clone().into_dispatch(),
+    );
+    let hs = match weights.cell {
+        Cell::Lstm => {
+            <Dispatch as FusedRecurrence>::masked_lstm(input, weight_ih, bias, weight_hh, rows)
+        }
+        Cell::Gru { bias_hn } => <Dispatch as FusedRecurrence>::masked_gru(
+            input,
+            weight_ih,
+            bias,
+            weight_hh,
+            bias_hn.clone().into_dispatch(),
+            rows,
+        ),
+    };
+    Some(Tensor::from_dispatch(hs))
+}
 
 /// The sizes of one fused call.
 #[derive(Debug, Clone)]
@@ -38,6 +133,7 @@ pub(crate) struct Shape {
     pub lengths: Vec<usize>,
 }
 
+#[cfg_attr(not(feature = "flex"), allow(dead_code))]
 impl Shape {
     /// The batch rows ordered by length, longest first (ties in batch order): the rows still
     /// running at any step are a prefix of it.
@@ -81,7 +177,7 @@ impl Shape {
 /// The step-major rows (`t·B + b`) of the real tokens in the packed order the fused ops read
 /// (see the module docs); with `reversed`, step `t` of row `b` reads its token `len_b − 1 − t`
 /// instead, so the backward direction needs no separate reversal of its inputs.
-pub(crate) fn pack_index(lengths: &[usize], reversed: bool) -> Vec<usize> {
+pub fn pack_index(lengths: &[usize], reversed: bool) -> Vec<usize> {
     let shape = Shape {
         steps: lengths.iter().copied().max().unwrap_or(0),
         batch: lengths.len(),
@@ -97,94 +193,6 @@ pub(crate) fn pack_index(lengths: &[usize], reversed: bool) -> Vec<usize> {
         }
     }
     index
-}
-
-/// Writes the final states, kept in `order` (`h_sorted` `[B, H]`), to `hs` `[B, H]` in batch
-/// order.
-fn scatter_final(hs: &mut [f32], h_sorted: &[f32], order: &[usize], hidden: usize) {
-    for (k, &b) in order.iter().enumerate() {
-        hs[b * hidden..(b + 1) * hidden].copy_from_slice(&h_sorted[k * hidden..(k + 1) * hidden]);
-    }
-}
-
-/// The fewest batch rows one rayon task of a gate pass takes: all of them (one task, no split)
-/// below 8K values per step, where splitting costs more than it saves; else one.
-fn min_rows_per_task(batch: usize, hidden: usize) -> usize {
-    if batch * hidden >= 8 * 1024 {
-        1
-    } else {
-        batch.max(1)
-    }
-}
-
-/// The fused recurrences as a burn backend extension: implemented for flex and for autodiff over
-/// flex (with the hand-written backward); never called on other backends.
-#[backend_extension(Flex, Autodiff)]
-pub trait FusedRecurrence: Backend {
-    /// LSTM: `input` `[T·B, D]`, `weight_ih` `[D, 4H]`, `bias` `[4H]` (both LSTM biases),
-    /// `weight_hh` `[H, 4H]` → hidden states `[T·B, H]` (`T` = the longest length), or `[B, H]`
-    /// with `rows.final_only`.
-    fn masked_lstm(
-        input: FloatTensor<Self>,
-        weight_ih: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
-        weight_hh: FloatTensor<Self>,
-        rows: Rows,
-    ) -> FloatTensor<Self>;
-
-    /// GRU: `input` `[T·B, D]`, `weight_ih` `[D, 3H]`, `bias` `[3H]` (`b_ih` plus the r and z
-    /// blocks of `b_hh`), `weight_hh` `[H, 3H]`, `bias_hn` `[H]` → hidden states `[T·B, H]`, or
-    /// `[B, H]` with `rows.final_only`.
-    fn masked_gru(
-        input: FloatTensor<Self>,
-        weight_ih: FloatTensor<Self>,
-        bias: FloatTensor<Self>,
-        weight_hh: FloatTensor<Self>,
-        bias_hn: FloatTensor<Self>,
-        rows: Rows,
-    ) -> FloatTensor<Self>;
-}
-
-/// Whether the fused ops can run on tensors like `x`: an f32 tensor on the flex device, and not
-/// switched off with `BIOME_FUSED_RNN=0` (every recurrence then runs the composed tensor-op
-/// path).
-fn supported(x: &Tensor<2>) -> bool {
-    static ENABLED: OnceLock<bool> = OnceLock::new();
-    crate::kernel::enabled("BIOME_FUSED_RNN", &ENABLED) && crate::kernel::on_flex(x)
-}
-
-/// The hidden states `[T·B, H]` (or the final ones `[B, H]` with `final_only`) of the fused
-/// LSTM (`bias_hn` `None`) or GRU over step-major `input` `[T·B, D]`, or `None` where the fused
-/// ops cannot run (see [`supported`]).
-pub(crate) fn hidden_states(
-    input: &Tensor<2>,
-    weight_ih: &Tensor<2>,
-    bias: &Tensor<1>,
-    weight_hh: &Tensor<2>,
-    bias_hn: Option<&Tensor<1>>,
-    rows: Rows,
-) -> Option<Tensor<2>> {
-    if !supported(input) {
-        return None;
-    }
-    let (input, weight_ih, bias, weight_hh) = (
-        input.clone().into_dispatch(),
-        weight_ih.clone().into_dispatch(),
-        bias.clone().into_dispatch(),
-        weight_hh.clone().into_dispatch(),
-    );
-    let hs = match bias_hn {
-        None => <Dispatch as FusedRecurrence>::masked_lstm(input, weight_ih, bias, weight_hh, rows),
-        Some(bias_hn) => <Dispatch as FusedRecurrence>::masked_gru(
-            input,
-            weight_ih,
-            bias,
-            weight_hh,
-            bias_hn.clone().into_dispatch(),
-            rows,
-        ),
-    };
-    Some(Tensor::from_dispatch(hs))
 }
 
 #[cfg(test)]

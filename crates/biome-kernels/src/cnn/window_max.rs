@@ -14,7 +14,7 @@
 
 use rayon::prelude::*;
 
-use crate::kernel::gemm::{Operand, matmul};
+use crate::gemm::{Operand, matmul};
 
 /// `argmax` of a row and filter without a complete window.
 pub(crate) const NO_WINDOW: u32 = u32::MAX;

@@ -1,11 +1,5 @@
-//! Hand-written kernels for the flex CPU backend, shared by the fused ops (the masked
-//! recurrences in `rnn`, the masked CNN in `cnn`): the switch that says whether a tensor can take
-//! a fused op, conversions between flex tensors and slices, and a slice GEMM.
-//!
-//! Every fused op has a composed tensor-op twin that other backends run; tests compare the two
-//! (see [`composed_only`]).
-
-pub(crate) mod gemm;
+//! Conversions between flex tensors and slices, shared by the fused ops, and a gather of rows
+//! that writes each value once.
 
 use std::borrow::Cow;
 
@@ -14,33 +8,9 @@ use burn::backend::flex::FlexTensor;
 use burn::prelude::*;
 use burn::tensor::{DType, TensorData};
 
-#[cfg(test)]
-thread_local! {
-    static COMPOSED_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Runs `f` with every fused op switched off on this thread (tests compare the two paths).
-#[cfg(test)]
-pub(crate) fn composed_only<R>(f: impl FnOnce() -> R) -> R {
-    COMPOSED_ONLY.with(|c| c.set(true));
-    let out = f();
-    COMPOSED_ONLY.with(|c| c.set(false));
-    out
-}
-
 /// Whether a fused op can take `x`: an f32 tensor on the flex device.
 pub(crate) fn on_flex<const D: usize>(x: &Tensor<D>) -> bool {
-    #[cfg(test)]
-    if COMPOSED_ONLY.with(|c| c.get()) {
-        return false;
-    }
     x.dtype() == DType::F32 && matches!(x.device().inner().as_dispatch(), DispatchDevice::Flex(_))
-}
-
-/// Whether the environment variable `var` leaves a fused op on (anything but `0`); read once per
-/// op through `cell`. For A/B measurements and as an escape hatch.
-pub(crate) fn enabled(var: &str, cell: &std::sync::OnceLock<bool>) -> bool {
-    *cell.get_or_init(|| std::env::var(var).map_or(true, |v| v != "0"))
 }
 
 /// The values of an f32 flex tensor in row-major order (borrowed when already contiguous).

@@ -1,0 +1,35 @@
+//! Every backend-specific fast path of biome-rs, and every `unsafe` line of the project.
+//!
+//! The neural code (`biome-modules`, `biome-models`, the trainer) is plain burn tensor code that
+//! runs on any backend. Where a hand-written kernel is faster, it asks this crate first: each
+//! entry point below returns `Some(result)` when its fused op runs, and `None` when the caller
+//! must run its composed tensor-op twin (another backend, an unsupported configuration, the op
+//! switched off by [`policy`], or this crate built without the `flex` feature). The answer is
+//! the same with and without the fused op, up to float rounding: the callers' tests hold every
+//! fused op equal to its composed twin, forward and backward.
+//!
+//! | entry point | what | flex op |
+//! |---|---|---|
+//! | [`recurrence::hidden_states`] | masked LSTM/GRU over a whole sequence, with its input projection | one shared packed-step driver, a cell per gate layout |
+//! | [`cnn::masked_cnn_max`] | masked n-gram CNN with max pooling | windows only where real tokens are |
+//! | [`lookup::padded_lookup`] | embedding lookup without autodiff, zero at padding | one write per row |
+//! | [`adam::step`] | one Adam / AMSGrad update of a parameter | one in-place pass |
+//!
+//! Each fused op is split into plain slice arithmetic (testable without burn) and thin burn
+//! glue: a backend extension implemented for `Flex` and for `Autodiff<Flex>` with a
+//! hand-written backward. [`gemm`] is the one safe wrapper around the `gemm` crate.
+
+#[cfg(feature = "flex")]
+mod gemm;
+#[cfg(feature = "flex")]
+mod slices;
+
+pub mod adam;
+#[cfg(feature = "mimalloc")]
+pub mod allocator;
+pub mod cnn;
+pub mod lookup;
+pub mod policy;
+pub mod recurrence;
+
+pub use policy::{FusedOp, composed_only, with_fused_ops};
