@@ -130,7 +130,7 @@ impl Worker {
             Ok(r) => r?,
             Err(_) => {
                 let _ = thread.join();
-                return Err(ServeError::Worker("the model loader stopped".into()).into());
+                return Err(ServeError::Worker("the model loader stopped".into()));
             }
         };
         Ok((

@@ -18,7 +18,7 @@
 //! let server = Server::start(options)?;
 //! println!("listening on http://{}", server.addr());
 //! server.shutdown()?;
-//! # Ok::<(), biome::BiomeError>(())
+//! # Ok::<(), biome::serve::ServeError>(())
 //! ```
 
 pub mod batcher;
