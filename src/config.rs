@@ -10,7 +10,7 @@ use biome_modules::{Seq2VecEncoderConfig, TokenEmbedderConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BiomeError, Result};
-use crate::trainer::TrainerConfig;
+use biome_train::TrainerConfig;
 
 /// How rows become pairs and tokens.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

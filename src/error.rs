@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use biome_core::{BatchError, BucketError, ReadError, RecordError, VocabularyError};
 use biome_models::ModelError;
+use biome_train::TrainError;
 
 /// An error of the pipeline, the trainer, the archive or the CLI.
 #[derive(Debug, thiserror::Error)]
@@ -85,18 +86,32 @@ pub enum BiomeError {
     Invalid(String),
 }
 
+/// The training crate's errors, variant for variant (a user of this crate matches one type).
+impl From<TrainError> for BiomeError {
+    fn from(e: TrainError) -> Self {
+        match e {
+            TrainError::Batch(e) => Self::Batch(e),
+            TrainError::Bucket(e) => Self::Bucket(e),
+            TrainError::Vocabulary(e) => Self::Vocabulary(e),
+            TrainError::Model(e) => Self::Model(e),
+            TrainError::Archive { path, message } => Self::Archive { path, message },
+            TrainError::Io { path, source } => Self::Io { path, source },
+            TrainError::NonFiniteLoss { epoch, step, value } => {
+                Self::NonFiniteLoss { epoch, step, value }
+            }
+            TrainError::NonFiniteWeights { epoch, count } => {
+                Self::NonFiniteWeights { epoch, count }
+            }
+            TrainError::Invalid(message) => Self::Invalid(message),
+        }
+    }
+}
+
 impl BiomeError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),
             source,
-        }
-    }
-
-    pub(crate) fn archive(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        Self::Archive {
-            path: path.into(),
-            message: message.into(),
         }
     }
 }

@@ -14,31 +14,27 @@
 
 #![forbid(unsafe_code)]
 
-pub mod archive;
-pub mod checkpoint;
 pub mod config;
 pub mod demo;
 pub mod device;
 pub mod error;
-pub mod fused_adam;
 pub mod input;
-pub mod pause;
 pub mod pipeline;
-pub mod plot;
 #[cfg(feature = "serve")]
 pub mod serve;
-pub mod sparse_adam;
-pub mod trainer;
 
+pub use biome_train::{OptimizerConfig, TrainSummary, TrainerConfig, ValidationMetric};
+/// The training crate's modules, under the names they had in this crate.
+pub use biome_train::{archive, checkpoint, fused_adam, pause, sparse_adam, trainer};
 pub use burn::prelude::Device;
 pub use config::{DataConfig, PipelineConfig};
 pub use device::{available_devices, default_device_name, device_from_name, device_name};
 pub use error::{BiomeError, Result};
 pub use pipeline::Pipeline;
-pub use trainer::{OptimizerConfig, TrainSummary, TrainerConfig};
 
 pub use biome_core;
 pub use biome_kernels;
 pub use biome_models;
 pub use biome_modules;
+pub use biome_train;
 pub use burn;

@@ -10,11 +10,11 @@ use biome_core::{
 use biome_models::{Prediction, RecordTensors, SequencePairClassifier, Weights};
 use burn::prelude::*;
 
-use crate::archive;
-use crate::checkpoint;
+use biome_train::observer::{ProgressBars, TrainObserver, TrainingCurve};
+use biome_train::{TrainRun, TrainSummary, archive, checkpoint};
+
 use crate::config::PipelineConfig;
 use crate::error::{BiomeError, Result};
-use crate::trainer::{self, TrainRun, TrainSummary};
 
 /// A configured pipeline; trained once [`Pipeline::train`] ran or [`Pipeline::load`] read a
 /// model.
@@ -76,11 +76,16 @@ impl Pipeline {
 
     /// Load a trained model folder onto `device` (any backend, whichever trained it).
     pub fn load(dir: impl AsRef<Path>, device: Device) -> Result<Self> {
-        let opened = archive::open(dir.as_ref())?;
-        let mut pipeline = Self::from_config(opened.config.clone(), device)?;
+        let dir = dir.as_ref();
+        let opened = archive::open(dir)?;
+        let config = PipelineConfig::from_json_str(
+            &opened.config_json,
+            &dir.join(archive::CONFIG).display().to_string(),
+        )?;
+        let mut pipeline = Self::from_config(config, device)?;
         let labels = opened.vocab.tokens(LABELS).to_vec();
         let (model, _) = SequencePairClassifier::new(
-            &opened.config.model,
+            &pipeline.config.model,
             &opened.vocab,
             &labels,
             Weights::ToBeLoaded,
@@ -177,8 +182,11 @@ impl Pipeline {
         for r in reports {
             eprintln!("pretrained embeddings: {r}");
         }
+        let config_json = self.config.to_json();
         let run = TrainRun {
-            config: &self.config,
+            trainer: &self.config.trainer,
+            regularizer: &self.config.model.regularizer,
+            config_json: &config_json,
             vocab: &vocab,
             batcher: &self.batcher,
             train,
@@ -186,9 +194,11 @@ impl Pipeline {
             output,
             resume: checkpoint.as_ref(),
             device: &self.device,
-            progress: true,
         };
-        let (model, summary) = trainer::train(model, &run)?;
+        let mut progress = ProgressBars::default();
+        let mut curve = TrainingCurve::new(output.join("training_curve.svg"));
+        let mut observers: [&mut dyn TrainObserver; 2] = [&mut progress, &mut curve];
+        let (model, summary) = biome_train::train(model, &run, &mut observers)?;
         let metrics_json = serde_json::to_string_pretty(&summary).expect("summary");
         archive::write_atomic(&output.join("metrics.json"), metrics_json.as_bytes())?;
         self.trained = Some(Trained { vocab, model });
@@ -263,14 +273,14 @@ impl Pipeline {
                 "no labelled examples to evaluate".into(),
             ));
         }
-        trainer::evaluate_examples(
+        Ok(biome_train::evaluate_examples(
             &trained.model,
             &self.batcher,
             &trained.vocab,
             examples,
             256,
             &self.device,
-        )
+        )?)
     }
 }
 

@@ -17,15 +17,14 @@ use std::time::Instant;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use biome::fused_adam::FusedAdamConfig;
-use biome::sparse_adam::{SparseAdam, SparseAdamConfig, row_grads};
+use biome::biome_train::{OptimizerConfig, PairBatch as StepBatch, TrainStep, TrainerConfig};
 use biome_core::{RecordBatch, TOKENS, Vocabulary};
+use biome_models::Regularizer;
 use biome_models::{
     ClassifierConfig, RecordTensors, SequencePairClassifier, Weights, float_values, label_tensor,
 };
 use biome_modules::TokenEmbedderConfig;
 use burn::module::Module;
-use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use clap::{Parser, ValueEnum};
@@ -523,11 +522,6 @@ impl Run<'_> {
                 _ => return Err(format!("{}: no token embedding to make sparse", w.key).into()),
             }
         }
-        let mut sparse_optim = SparseAdam::new(SparseAdamConfig {
-            amsgrad: true,
-            epsilon: 1e-8,
-            ..Default::default()
-        });
         let mut vocab = Vocabulary::new();
         vocab.extend(TOKENS, (2..w.vocab).map(|i| format!("w{i}")));
         if vocab.size(TOKENS) != w.vocab {
@@ -542,18 +536,20 @@ impl Run<'_> {
             &ad,
         )?;
         let n_params = model.num_params();
-        // The library's Adam (one pass per parameter on flex; burn's Adam elsewhere, or
-        // everywhere with BIOME_FUSED_ADAM=0).
-        let mut optim = ModuleOptimizer::from(
-            FusedAdamConfig {
-                beta_1: 0.9,
-                beta_2: 0.999,
-                epsilon: 1e-8,
+        // The trainer's own step: the library's Adam (one pass per parameter on flex; burn's
+        // Adam elsewhere, or everywhere with BIOME_FUSED_ADAM=0), AMSGrad as the reference,
+        // the row-wise Adam for sparse tables, no clipping, no regularizer.
+        let trainer = TrainerConfig {
+            optimizer: OptimizerConfig::Adam {
+                lr: 1e-3,
+                betas: [0.9, 0.999],
+                eps: 1e-8,
                 amsgrad: true,
-                weight_decay: None,
-            }
-            .build(),
-        );
+                weight_decay: 0.0,
+            },
+            ..TrainerConfig::default()
+        };
+        let mut step = TrainStep::new(&trainer, Regularizer::new(&[])?, &model)?;
 
         // ---- train: forward + loss + backward + Adam(amsgrad) step, new batch each step
         let batches = w.make_batches(1000 + idx, w.batch, args.warmup + args.steps);
@@ -568,20 +564,21 @@ impl Run<'_> {
         // The first step's wall time (on a GPU it compiles the kernels), and the time from the
         // start of this workload (model built, data uploaded) to the end of that step.
         let (mut first_step_ms, mut to_first_step_s) = (f64::NAN, f64::NAN);
-        for (i, (r1, r2, y)) in batches.into_iter().enumerate() {
+        for (i, (record1, record2, labels)) in batches.into_iter().enumerate() {
+            let batch = StepBatch {
+                record1,
+                record2,
+                labels,
+            };
             sync(&ad)?;
             let t0 = Instant::now();
-            let out = model.forward(&r1, &r2, Some(y))?;
-            let loss = out.loss.ok_or("no loss with labels")?;
+            let (loss, _logits) = step.loss(&model, &batch)?;
             sync(&ad)?;
             let t1 = Instant::now();
-            let grads = loss.backward();
-            let rows = row_grads(&model, &grads);
-            let grads = GradientsParams::from_grads(grads, &model);
+            let grads = step.backward(&model, loss.clone())?;
             sync(&ad)?;
             let t2 = Instant::now();
-            model = optim.step(1e-3, model, grads);
-            model = sparse_optim.step(1e-3, model, rows);
+            model = step.update(model, grads)?;
             sync(&ad)?;
             // Read the loss back to the host before stopping the clock, as `.item()` would.
             let l = float_values(loss)[0];

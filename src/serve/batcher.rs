@@ -22,6 +22,7 @@ use tokio::sync::oneshot;
 use super::stats::Stats;
 use super::{Result, ServeError};
 use crate::archive;
+use crate::error::BiomeError;
 use crate::pipeline::Pipeline;
 
 /// How the worker forms batches.
@@ -95,7 +96,7 @@ impl Worker {
         if options.max_batch == 0 {
             return Err(ServeError::Option("--max-batch must be at least 1".into()));
         }
-        let manifest = archive::read_manifest(model)?;
+        let manifest = archive::read_manifest(model).map_err(BiomeError::from)?;
         let (tx, rx) = mpsc::channel::<Msg>();
         let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<ModelInfo>>(1);
         let (dir, device) = (model.to_path_buf(), device.clone());

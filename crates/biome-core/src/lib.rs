@@ -25,6 +25,7 @@
 //! assert_eq!(batch.labels, Some(vec![0, 1]));
 //! ```
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod batch;

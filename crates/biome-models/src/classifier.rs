@@ -1,8 +1,6 @@
 //! `SequencePairClassifier` (two records, one shared encoder) and `SequenceClassifier` (one
 //! record), on the same base: encoder → combination → Linear → softmax, weighted cross-entropy,
-//! metrics accumulated until reset, decoding to label names.
-
-use std::sync::{Arc, Mutex};
+//! decoding to label names (metrics are the caller's: `MetricsAccumulator`).
 
 use biome_core::{TOKEN_CHARACTERS, TOKENS, Vocabulary};
 use biome_modules::{PretrainedReport, TextFieldEmbedder};
@@ -16,7 +14,6 @@ use crate::decode::{Prediction, decode};
 use crate::error::ModelError;
 use crate::initializer::apply_initializers;
 use crate::loss::cross_entropy;
-use crate::metrics::ClassificationMetrics;
 use crate::record_encoder::{EncoderBody, RecordEncoder};
 use crate::regularizer::Regularizer;
 use crate::tensors::RecordTensors;
@@ -152,20 +149,12 @@ fn head(
     features: Tensor<2>,
     labels: Option<Tensor<1, Int>>,
     class_weights: Option<&[f32]>,
-    metrics: &Mutex<ClassificationMetrics>,
 ) -> ClassifierOutput {
     let logits = output.forward(features);
     let probs = softmax(logits.clone(), 1);
     let loss = labels.map(|targets| {
         let device = logits.device();
         let weights = class_weights.map(|w| Tensor::<1>::from_floats(w, &device));
-        let predicted = int_values(probs.clone().argmax(1).reshape([-1]));
-        let target_ids = int_values(targets.clone());
-        let predicted: Vec<usize> = predicted.iter().map(|&p| p as usize).collect();
-        let target_ids: Vec<usize> = target_ids.iter().map(|&t| t as usize).collect();
-        if let Ok(mut m) = metrics.lock() {
-            m.update(&predicted, &target_ids);
-        }
         cross_entropy(logits.clone(), targets, weights)
     });
     ClassifierOutput {
@@ -222,15 +211,6 @@ macro_rules! shared_api {
             &self.labels
         }
 
-        /// `accuracy`, per-label precision/recall/F1 and their macro averages, accumulated
-        /// over every labelled forward pass since the last reset.
-        pub fn metrics(&self, reset: bool) -> std::collections::BTreeMap<String, f64> {
-            match self.metrics.lock() {
-                Ok(mut m) => m.get(reset),
-                Err(poisoned) => poisoned.into_inner().get(reset),
-            }
-        }
-
         /// Per-pair label probabilities, best label and logits.
         pub fn decode(&self, output: &ClassifierOutput) -> Vec<Prediction> {
             decode_output(&self.labels, output)
@@ -259,7 +239,6 @@ macro_rules! shared_api {
                 // New classes weigh 1 until the user says otherwise.
                 w.resize(labels.len(), 1.0);
             }
-            self.metrics = Arc::new(Mutex::new(ClassificationMetrics::new(labels.clone())));
             self.labels = labels;
             self
         }
@@ -279,8 +258,6 @@ pub struct SequencePairClassifier {
     labels: Vec<String>,
     #[module(skip)]
     class_weights: Option<Vec<f32>>,
-    #[module(skip)]
-    metrics: Arc<Mutex<ClassificationMetrics>>,
 }
 
 impl SequencePairClassifier {
@@ -299,7 +276,6 @@ impl SequencePairClassifier {
             combination: config.pair_combination,
             labels: labels.to_vec(),
             class_weights: parts.class_weights,
-            metrics: Arc::new(Mutex::new(ClassificationMetrics::new(labels.to_vec()))),
         };
         Ok((initialised(model, config, weights)?, parts.reports))
     }
@@ -309,8 +285,8 @@ impl SequencePairClassifier {
         self.encoder.forward(record)
     }
 
-    /// Logits, probabilities and (with labels `[B]`) the loss; labelled passes update the
-    /// metrics.
+    /// Logits, probabilities and (with labels `[B]`) the loss (metrics are the caller's: see
+    /// [`crate::MetricsAccumulator`]).
     pub fn forward(
         &self,
         record1: &RecordTensors,
@@ -344,7 +320,6 @@ impl SequencePairClassifier {
             features,
             labels,
             self.class_weights.as_deref(),
-            &self.metrics,
         ))
     }
 
@@ -362,8 +337,6 @@ pub struct SequenceClassifier {
     labels: Vec<String>,
     #[module(skip)]
     class_weights: Option<Vec<f32>>,
-    #[module(skip)]
-    metrics: Arc<Mutex<ClassificationMetrics>>,
 }
 
 impl SequenceClassifier {
@@ -381,7 +354,6 @@ impl SequenceClassifier {
             output: parts.output,
             labels: labels.to_vec(),
             class_weights: parts.class_weights,
-            metrics: Arc::new(Mutex::new(ClassificationMetrics::new(labels.to_vec()))),
         };
         Ok((initialised(model, config, weights)?, parts.reports))
     }
@@ -398,7 +370,6 @@ impl SequenceClassifier {
             features,
             labels,
             self.class_weights.as_deref(),
-            &self.metrics,
         ))
     }
 

@@ -1,6 +1,8 @@
 //! The siamese pair classifier of biome-rs and its single-record sibling: a shared record
 //! encoder, the pair head, the weighted loss, metrics and decoding.
 
+#![forbid(unsafe_code)]
+
 pub mod classifier;
 pub mod config;
 pub mod decode;
@@ -22,7 +24,7 @@ pub use decode::{Prediction, decode};
 pub use error::ModelError;
 pub use initializer::{InitScheme, InitializerRule, apply_initializers};
 pub use loss::cross_entropy;
-pub use metrics::ClassificationMetrics;
+pub use metrics::{ClassificationMetrics, MetricsAccumulator};
 pub use record_encoder::{EncoderBody, RecordEncoder};
 pub use regularizer::{Penalty, Regularizer, RegularizerRule};
 pub use tensors::RecordTensors;

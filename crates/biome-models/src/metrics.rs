@@ -1,7 +1,14 @@
 //! Accuracy and per-label precision / recall / F1 with their macro averages, accumulated over
 //! batches until reset (the reference's `get_metrics(reset)`).
+//!
+//! The model keeps no metrics: the caller feeds each labelled batch's logits to a
+//! [`MetricsAccumulator`], which counts on the logits' device (no host read per batch) and
+//! reads the counts back once, when asked.
 
 use std::collections::BTreeMap;
+
+use burn::prelude::*;
+use burn::tensor::IndexingUpdateOp;
 
 /// A confusion matrix over named labels, updated batch by batch.
 #[derive(Debug, Clone)]
@@ -93,6 +100,52 @@ impl ClassificationMetrics {
     }
 }
 
+/// A confusion matrix kept on the device of the logits it is fed: one argmax and one
+/// scatter-add per batch, read back once by [`Self::metrics`].
+#[derive(Debug, Clone)]
+pub struct MetricsAccumulator {
+    labels: Vec<String>,
+    /// `[C·C]`, `target · C + predicted`; `None` before the first batch.
+    counts: Option<Tensor<1, Int>>,
+}
+
+impl MetricsAccumulator {
+    /// Empty counts for `labels` (in class-index order).
+    pub fn new(labels: Vec<String>) -> Self {
+        Self {
+            labels,
+            counts: None,
+        }
+    }
+
+    /// Count one batch: `logits` `[B, C]` (their argmax is the prediction; ties go to the
+    /// first class) and `targets` `[B]`, class indices below `C`.
+    pub fn update(&mut self, logits: &Tensor<2>, targets: &Tensor<1, Int>) {
+        let classes = self.labels.len();
+        let predicted: Tensor<1, Int> = logits.clone().detach().argmax(1).reshape([-1]);
+        let cells = targets.clone().mul_scalar(classes as i64) + predicted;
+        let counts = match self.counts.take() {
+            Some(c) => c,
+            None => Tensor::zeros([classes * classes], &cells.device()),
+        };
+        let ones = cells.ones_like();
+        self.counts = Some(counts.select_assign(0, cells, ones, IndexingUpdateOp::Add));
+    }
+
+    /// The metrics of every batch counted so far (see [`ClassificationMetrics::get`]).
+    pub fn metrics(&self) -> BTreeMap<String, f64> {
+        let mut m = ClassificationMetrics::new(self.labels.clone());
+        if let Some(counts) = &self.counts {
+            let classes = self.labels.len();
+            let counts = crate::int_values(counts.clone());
+            for (cell, &n) in counts.iter().enumerate() {
+                m.confusion[cell / classes][cell % classes] = n.max(0) as u64;
+            }
+        }
+        m.get(false)
+    }
+}
+
 fn ratio(num: f64, den: f64) -> f64 {
     if den == 0.0 { 0.0 } else { num / den }
 }
@@ -133,6 +186,40 @@ mod tests {
         assert!(close(r["average/f1"], (f1_a + 0.5) / 3.0));
         assert!(close(r["average/precision"], 1.0 / 3.0));
         assert!(close(r["average/recall"], (2.0 / 3.0 + 0.5) / 3.0));
+    }
+
+    /// The device-side counts equal the host ones, over batches and with repeated cells.
+    #[test]
+    fn the_accumulator_counts_like_the_host_matrix() {
+        let device = Device::flex();
+        let labels: Vec<String> = vec!["a".into(), "b".into(), "c".into()];
+        let mut acc = MetricsAccumulator::new(labels.clone());
+        let mut host = ClassificationMetrics::new(labels);
+        assert_eq!(acc.metrics(), host.get(false));
+        // Logits whose argmax is the predicted class: rows a, a, b, then b, a, a.
+        let batches = [
+            (
+                [[2.0, 1.0, 0.0], [5.0, -1.0, 0.0], [0.0, 3.0, 1.0]],
+                [0i64, 0, 0],
+            ),
+            (
+                [[0.0, 3.0, 1.0], [1.0, 0.0, 0.0], [9.0, 1.0, 2.0]],
+                [1, 1, 2],
+            ),
+        ];
+        for (logits, targets) in batches {
+            let l = Tensor::<2>::from_floats(logits, &device);
+            let t = Tensor::<1, Int>::from_ints(targets, &device);
+            acc.update(&l, &t);
+            let predicted: Vec<usize> = logits
+                .iter()
+                .map(|row| (0..3).fold(0, |best, i| if row[i] > row[best] { i } else { best }))
+                .collect();
+            let targets: Vec<usize> = targets.iter().map(|&t| t as usize).collect();
+            host.update(&predicted, &targets);
+        }
+        assert_eq!(acc.metrics(), host.get(false));
+        assert!((acc.metrics()["accuracy"] - 0.5).abs() < 1e-12);
     }
 
     #[test]

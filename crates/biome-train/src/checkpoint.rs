@@ -22,7 +22,7 @@ use biome_core::Vocabulary;
 use serde::{Deserialize, Serialize};
 
 use crate::archive::sync_dir;
-use crate::error::{BiomeError, Result};
+use crate::error::{Result, TrainError};
 use crate::pause;
 
 /// The checkpoint folder inside the output folder.
@@ -100,14 +100,14 @@ pub struct CheckpointFiles<'a> {
 
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
-    let mut f = std::fs::File::create(path).map_err(|e| BiomeError::io(path, e))?;
-    f.write_all(bytes).map_err(|e| BiomeError::io(path, e))?;
-    f.sync_all().map_err(|e| BiomeError::io(path, e))
+    let mut f = std::fs::File::create(path).map_err(|e| TrainError::io(path, e))?;
+    f.write_all(bytes).map_err(|e| TrainError::io(path, e))?;
+    f.sync_all().map_err(|e| TrainError::io(path, e))
 }
 
 fn remove_dir_if_present(dir: &Path) -> Result<()> {
     match std::fs::remove_dir_all(dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(BiomeError::io(dir, e)),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(TrainError::io(dir, e)),
         _ => Ok(()),
     }
 }
@@ -126,7 +126,7 @@ pub fn write(output: &Path, state: &TrainerState, files: &CheckpointFiles<'_>) -
     let next = output.join(NEXT);
     let write_next = || -> Result<()> {
         remove_dir_if_present(&next)?;
-        std::fs::create_dir_all(&next).map_err(|e| BiomeError::io(&next, e))?;
+        std::fs::create_dir_all(&next).map_err(|e| TrainError::io(&next, e))?;
         let mut state = state.clone();
         state.files.clear();
         for (name, bytes) in [
@@ -162,10 +162,10 @@ pub fn write(output: &Path, state: &TrainerState, files: &CheckpointFiles<'_>) -
         // between the renames and `checkpoint.previous/` is the live one: keep it until the
         // new one is in place.
         remove_dir_if_present(&previous)?;
-        std::fs::rename(&current, &previous).map_err(|e| BiomeError::io(&current, e))?;
+        std::fs::rename(&current, &previous).map_err(|e| TrainError::io(&current, e))?;
     }
     pause::point("checkpoint-previous-kept");
-    std::fs::rename(&next, &current).map_err(|e| BiomeError::io(&current, e))?;
+    std::fs::rename(&next, &current).map_err(|e| TrainError::io(&current, e))?;
     sync_dir(output)?;
     pause::point("checkpoint-swapped");
     remove_dir_if_present(&previous)
@@ -182,18 +182,18 @@ fn locate(output: &Path) -> Option<PathBuf> {
 /// Read and verify the newest complete checkpoint in `output`.
 pub fn read(output: &Path) -> Result<Checkpoint> {
     let dir = locate(output).ok_or_else(|| {
-        BiomeError::Invalid(format!(
+        TrainError::Invalid(format!(
             "--resume: no completed epoch to resume in {} (no {DIR}/{STATE})",
             output.display()
         ))
     })?;
     let state_path = dir.join(STATE);
-    let text = std::fs::read(&state_path).map_err(|e| BiomeError::io(&state_path, e))?;
+    let text = std::fs::read(&state_path).map_err(|e| TrainError::io(&state_path, e))?;
     let crc_path = dir.join(STATE_CRC);
-    let expected = std::fs::read_to_string(&crc_path).map_err(|e| BiomeError::io(&crc_path, e))?;
+    let expected = std::fs::read_to_string(&crc_path).map_err(|e| TrainError::io(&crc_path, e))?;
     let actual = crc32fast::hash(&text);
     if u32::from_str_radix(expected.trim(), 16).ok() != Some(actual) {
-        return Err(BiomeError::archive(
+        return Err(TrainError::archive(
             &state_path,
             format!(
                 "trainer state is truncated or corrupted (crc {actual:08x}, {STATE_CRC} says \
@@ -203,13 +203,13 @@ pub fn read(output: &Path) -> Result<Checkpoint> {
         ));
     }
     let state: TrainerState = serde_json::from_slice(&text).map_err(|e| {
-        BiomeError::archive(
+        TrainError::archive(
             &state_path,
             format!("corrupted trainer state ({e}); start again without --resume"),
         )
     })?;
     if state.metrics.len() != state.epochs_completed {
-        return Err(BiomeError::archive(
+        return Err(TrainError::archive(
             &state_path,
             format!(
                 "corrupted trainer state: {} epochs completed but {} metrics lines",
@@ -226,12 +226,12 @@ pub fn read(output: &Path) -> Result<Checkpoint> {
     for name in FILES.into_iter().chain(sparse) {
         let path = dir.join(name);
         let expected = state.files.get(name).copied().ok_or_else(|| {
-            BiomeError::archive(&state_path, format!("lists no checksum for {name}"))
+            TrainError::archive(&state_path, format!("lists no checksum for {name}"))
         })?;
-        let data = std::fs::read(&path).map_err(|e| BiomeError::io(&path, e))?;
+        let data = std::fs::read(&path).map_err(|e| TrainError::io(&path, e))?;
         let actual = crc32fast::hash(&data);
         if actual != expected {
-            return Err(BiomeError::archive(
+            return Err(TrainError::archive(
                 &path,
                 format!(
                     "checkpoint file is truncated or corrupted ({} bytes, crc {actual:08x}, \
@@ -244,7 +244,7 @@ pub fn read(output: &Path) -> Result<Checkpoint> {
     }
     let mut take = |name: &str| bytes.remove(name).expect("read above");
     let vocab_text = String::from_utf8(take(VOCABULARY))
-        .map_err(|_| BiomeError::archive(dir.join(VOCABULARY), "vocabulary is not UTF-8 text"))?;
+        .map_err(|_| TrainError::archive(dir.join(VOCABULARY), "vocabulary is not UTF-8 text"))?;
     let vocabulary = Vocabulary::from_json(&vocab_text)?;
     Ok(Checkpoint {
         model: take(MODEL),

@@ -2,6 +2,9 @@
 //! format version and a checksum of every file. Files are written to a temporary name and
 //! renamed, and the manifest goes last, so an interrupted write never leaves a folder that
 //! loads; a truncated or bit-flipped file fails its checksum instead of giving garbage output.
+//!
+//! The configuration is kept as the JSON text the caller gives (the user-facing crate parses
+//! it), so the format does not depend on which configuration type wrote it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,16 +15,17 @@ use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::config::PipelineConfig;
-use crate::error::{BiomeError, Result};
+use crate::error::{Result, TrainError};
 
 /// The archive format this build writes and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;
 const FORMAT_NAME: &str = "biome-model";
 const MANIFEST: &str = "archive.json";
-const CONFIG: &str = "config.json";
+/// The configuration's file name in an archive.
+pub const CONFIG: &str = "config.json";
 const VOCABULARY: &str = "vocabulary.json";
-const WEIGHTS: &str = "model.bpk";
+/// The weights' file name in an archive (and in a checkpoint's `best`).
+pub const WEIGHTS: &str = "model.bpk";
 
 /// `archive.json`. Read strictly (unknown keys and repeated file names are errors): it is the
 /// one file without a checksum, so anything unexpected in it means damage, not a variant.
@@ -83,7 +87,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     };
     write().map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
-        BiomeError::io(path, e)
+        TrainError::io(path, e)
     })?;
     match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => sync_dir(dir),
@@ -95,7 +99,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 pub fn sync_dir(dir: &Path) -> Result<()> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| BiomeError::io(dir, e))
+        .map_err(|e| TrainError::io(dir, e))
 }
 
 /// The weights of `module` as burnpack bytes.
@@ -104,28 +108,28 @@ pub fn module_bytes<M: Module + Clone>(module: &M) -> Result<Vec<u8>> {
         .clone()
         .into_record()
         .into_bytes()
-        .map_err(|e| BiomeError::Invalid(format!("cannot serialize the weights: {e}")))?;
+        .map_err(|e| TrainError::Invalid(format!("cannot serialize the weights: {e}")))?;
     Ok(bytes.to_vec())
 }
 
 /// Load burnpack `bytes` into `module` (same architecture), or explain why not.
 pub fn load_module_bytes<M: Module>(module: M, bytes: Vec<u8>, origin: &Path) -> Result<M> {
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
-        .map_err(|e| BiomeError::archive(origin, format!("unreadable weights: {e}")))?;
+        .map_err(|e| TrainError::archive(origin, format!("unreadable weights: {e}")))?;
     module
         .try_load_record(record)
-        .map_err(|e| BiomeError::archive(origin, format!("weights do not fit the model: {e}")))
+        .map_err(|e| TrainError::archive(origin, format!("weights do not fit the model: {e}")))
 }
 
 fn read_checked(dir: &Path, name: &str, manifest: &Manifest) -> Result<Vec<u8>> {
     let path = dir.join(name);
     let expected = manifest.files.get(name).copied().ok_or_else(|| {
-        BiomeError::archive(dir, format!("manifest lists no checksum for {name}"))
+        TrainError::archive(dir, format!("manifest lists no checksum for {name}"))
     })?;
-    let bytes = std::fs::read(&path).map_err(|e| BiomeError::archive(&path, e.to_string()))?;
+    let bytes = std::fs::read(&path).map_err(|e| TrainError::archive(&path, e.to_string()))?;
     let actual = crc32fast::hash(&bytes);
     if actual != expected {
-        return Err(BiomeError::archive(
+        return Err(TrainError::archive(
             &path,
             format!(
                 "checksum mismatch ({} bytes, crc {actual:08x}, expected {expected:08x} by \
@@ -137,25 +141,25 @@ fn read_checked(dir: &Path, name: &str, manifest: &Manifest) -> Result<Vec<u8>> 
     Ok(bytes)
 }
 
-/// Write a complete archive into `dir` (created if needed).
+/// Write a complete archive into `dir` (created if needed), with `config_json` as its
+/// configuration.
 pub fn save<M: Module + Clone>(
     dir: &Path,
-    config: &PipelineConfig,
+    config_json: &str,
     vocab: &Vocabulary,
     model: &M,
 ) -> Result<()> {
-    save_weights(dir, config, vocab, &module_bytes(model)?)
+    save_weights(dir, config_json, vocab, &module_bytes(model)?)
 }
 
 /// Write a complete archive into `dir` from burnpack `weights` (see [`module_bytes`]).
 pub fn save_weights(
     dir: &Path,
-    config: &PipelineConfig,
+    config_json: &str,
     vocab: &Vocabulary,
     weights: &[u8],
 ) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| BiomeError::io(dir, e))?;
-    let config_json = config.to_json();
+    std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
     let vocab_json = vocab.to_json();
     let files: [(&str, &[u8]); 3] = [
         (CONFIG, config_json.as_bytes()),
@@ -187,8 +191,8 @@ pub struct OpenedArchive {
     pub dir: PathBuf,
     /// The manifest.
     pub manifest: Manifest,
-    /// The configuration.
-    pub config: PipelineConfig,
+    /// The configuration's JSON text (checked against its checksum, not parsed).
+    pub config_json: String,
     /// The vocabulary (labels included).
     pub vocab: Vocabulary,
     weights: Vec<u8>,
@@ -205,27 +209,27 @@ impl OpenedArchive {
 pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     let manifest_path = dir.join(MANIFEST);
     let text = std::fs::read_to_string(&manifest_path).map_err(|e| {
-        BiomeError::archive(
+        TrainError::archive(
             dir,
             format!("not a biome model folder (cannot read {MANIFEST}: {e})"),
         )
     })?;
     let manifest: Manifest = serde_json::from_str(&text)
-        .map_err(|e| BiomeError::archive(&manifest_path, format!("corrupted manifest: {e}")))?;
+        .map_err(|e| TrainError::archive(&manifest_path, format!("corrupted manifest: {e}")))?;
     if manifest.format != FORMAT_NAME {
-        return Err(BiomeError::archive(
+        return Err(TrainError::archive(
             &manifest_path,
             format!("unknown format {:?}", manifest.format),
         ));
     }
     if manifest.format_version == 0 {
-        return Err(BiomeError::archive(
+        return Err(TrainError::archive(
             &manifest_path,
             "corrupted manifest: format_version 0 does not exist",
         ));
     }
     if manifest.format_version > FORMAT_VERSION {
-        return Err(BiomeError::archive(
+        return Err(TrainError::archive(
             &manifest_path,
             format!(
                 "written by biome {} in format version {}, newer than this build reads ({}); \
@@ -239,7 +243,7 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
         .keys()
         .find(|name| ![CONFIG, VOCABULARY, WEIGHTS].contains(&name.as_str()))
     {
-        return Err(BiomeError::archive(
+        return Err(TrainError::archive(
             &manifest_path,
             format!("corrupted manifest: it lists an unknown file {extra:?}"),
         ));
@@ -251,15 +255,11 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
 pub fn open(dir: &Path) -> Result<OpenedArchive> {
     let manifest = read_manifest(dir)?;
     let manifest_path = dir.join(MANIFEST);
-    let config_bytes = read_checked(dir, CONFIG, &manifest)?;
-    let config = PipelineConfig::from_json_str(
-        &String::from_utf8_lossy(&config_bytes),
-        &dir.join(CONFIG).display().to_string(),
-    )?;
+    let config_json = String::from_utf8_lossy(&read_checked(dir, CONFIG, &manifest)?).into_owned();
     let vocab_bytes = read_checked(dir, VOCABULARY, &manifest)?;
     let vocab = Vocabulary::from_json(&String::from_utf8_lossy(&vocab_bytes))?;
     if manifest.labels != vocab.tokens(LABELS) {
-        return Err(BiomeError::archive(
+        return Err(TrainError::archive(
             &manifest_path,
             format!(
                 "corrupted manifest: labels {:?} differ from the vocabulary's {:?}",
@@ -272,7 +272,7 @@ pub fn open(dir: &Path) -> Result<OpenedArchive> {
     Ok(OpenedArchive {
         dir: dir.to_path_buf(),
         manifest,
-        config,
+        config_json,
         vocab,
         weights,
     })
