@@ -257,17 +257,26 @@ impl CnnEncoder {
     /// The pooled features `[B, n·F]` from the fused op of `biome-kernels`, or `None` where
     /// the composed path must run (another backend, GELU, the op switched off).
     fn fused(&self, x: &Tensor<3>, mask: &Tensor<2, Bool>) -> Option<Tensor<2>> {
-        let filters: Vec<NgramFilter> = self
-            .convs
-            .iter()
-            .zip(&self.ngram_filter_sizes)
-            .map(|(conv, &ngram)| NgramFilter {
-                weight: conv.weight.val(),
-                bias: conv.bias.as_ref().map(|b| b.val()),
-                ngram,
-            })
-            .collect();
-        masked_cnn_max(x, mask, &filters, self.activation.non_decreasing_scalar())
+        masked_cnn_max(x, mask, self.activation.non_decreasing_scalar(), || {
+            // Every weight, then every bias: the order in which the fused op has always first
+            // read (and so lazily initialised) them, which keeps runs repeatable across versions.
+            let weights: Vec<Tensor<2>> = self.convs.iter().map(|c| c.weight.val()).collect();
+            let biases: Vec<Option<Tensor<1>>> = self
+                .convs
+                .iter()
+                .map(|c| c.bias.as_ref().map(|b| b.val()))
+                .collect();
+            weights
+                .into_iter()
+                .zip(biases)
+                .zip(&self.ngram_filter_sizes)
+                .map(|((weight, bias), &ngram)| NgramFilter {
+                    weight,
+                    bias,
+                    ngram,
+                })
+                .collect()
+        })
     }
 
     /// The optional projection of the pooled features.

@@ -26,25 +26,39 @@ pub struct NgramFilter {
 /// and filter, the activation of the largest filter output over the row's windows that lie
 /// wholly on real tokens (zero where a row has none), banks concatenated in order.
 ///
+/// `filters` gives the banks, and is called only once the op is known to run: reading a
+/// parameter for the first time initialises it (burn initialises lazily, from the device's
+/// random state), so a caller whose composed path reads its parameters in another order must
+/// not read them here first.
+///
 /// `None` where the composed path must run: not an f32 tensor on flex, an activation that is
 /// not non-decreasing (`activation` is `None`: GELU), banks of unequal widths `F`, no banks, or
 /// the op switched off ([`crate::FusedOp::Cnn`]).
 pub fn masked_cnn_max(
     x: &Tensor<3>,
     mask: &Tensor<2, Bool>,
-    filters: &[NgramFilter],
     activation: Option<ScalarActivation>,
+    filters: impl FnOnce() -> Vec<NgramFilter>,
 ) -> Option<Tensor<2>> {
     let activation = activation?;
-    if filters.is_empty() || !crate::policy::is_enabled(crate::FusedOp::Cnn) {
+    if !crate::policy::is_enabled(crate::FusedOp::Cnn) || !on_flex(x) {
         return None;
     }
-    let width = filters[0].weight.dims()[1];
+    let filters = filters();
+    let width = filters.first()?.weight.dims()[1];
     if filters.iter().any(|f| f.weight.dims()[1] != width) {
         return None;
     }
-    run(x, mask, filters, activation)
+    run(x, mask, &filters, activation)
 }
+
+#[cfg(not(feature = "flex"))]
+fn on_flex(_: &Tensor<3>) -> bool {
+    false
+}
+
+#[cfg(feature = "flex")]
+use crate::slices::on_flex;
 
 #[cfg(not(feature = "flex"))]
 fn run(
@@ -63,8 +77,5 @@ fn run(
     filters: &[NgramFilter],
     activation: ScalarActivation,
 ) -> Option<Tensor<2>> {
-    if !crate::slices::on_flex(x) {
-        return None;
-    }
     Some(flex::forward(x, mask, filters, activation))
 }
