@@ -8,6 +8,8 @@
 //!
 //! Without a pairs file it predicts the pairs stored beside the fixture model.
 
+#![forbid(unsafe_code)]
+
 use std::error::Error;
 use std::path::PathBuf;
 

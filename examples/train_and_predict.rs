@@ -8,6 +8,8 @@
 //!
 //! The data is the demo's generated person-record pairs, written to a temporary folder.
 
+#![forbid(unsafe_code)]
+
 use std::error::Error;
 
 use biome::biome_core::Record;

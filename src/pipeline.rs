@@ -287,10 +287,10 @@ impl Pipeline {
 /// The output folder layout, for users who want to find the files.
 pub fn archive_files(dir: &Path) -> Vec<PathBuf> {
     [
-        "archive.json",
-        "config.json",
-        "vocabulary.json",
-        "model.bpk",
+        archive::MANIFEST,
+        archive::CONFIG,
+        archive::VOCABULARY,
+        archive::WEIGHTS,
     ]
     .iter()
     .map(|f| dir.join(f))

@@ -1,5 +1,7 @@
 //! `biome`: train, evaluate and use pair classifiers from the command line.
 
+#![forbid(unsafe_code)]
+
 // burn allocates a fresh buffer for most tensor results; mimalloc keeps them cached instead of
 // returning every large one to the kernel (see BENCHMARKS.md).
 #[global_allocator]

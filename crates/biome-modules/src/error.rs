@@ -30,6 +30,29 @@ pub enum ModuleError {
     Pretrained(#[from] PretrainedError),
 }
 
+/// An RNN config's own error as a module error: an input-size mismatch stays one (so that
+/// [`ModuleError::named`] can name both ends), anything else is invalid `rnn` configuration.
+impl From<crate::rnn::RnnConfigError> for ModuleError {
+    fn from(e: crate::rnn::RnnConfigError) -> Self {
+        use crate::rnn::RnnConfigError;
+        match e {
+            RnnConfigError::InputSizeMismatch { configured, actual } => {
+                Self::mismatch(configured, actual)
+            }
+            RnnConfigError::ZeroHiddenSize => {
+                Self::invalid("rnn", "hidden_size must be at least 1")
+            }
+            RnnConfigError::ZeroLayers => Self::invalid("rnn", "num_layers must be at least 1"),
+            RnnConfigError::ZeroInputDim => {
+                Self::invalid("rnn", "the input dimension must be at least 1")
+            }
+            RnnConfigError::InvalidDropout(p) => {
+                Self::invalid("rnn", format!("dropout {p} is not in [0, 1)"))
+            }
+        }
+    }
+}
+
 impl ModuleError {
     pub(crate) fn mismatch(configured: usize, actual: usize) -> Self {
         Self::DimMismatch {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::boe::{BagOfEmbeddingsEncoder, BoeConfig};
 use crate::cnn::{CnnEncoder, CnnEncoderConfig};
-use crate::error::{ModuleError, check_dim};
+use crate::error::ModuleError;
 use crate::mask::row_has_tokens;
 use crate::recurrent::RecurrentEncoder;
 use crate::rnn::{RnnCell, RnnConfig};
@@ -73,16 +73,12 @@ impl Seq2VecEncoderConfig {
     }
 }
 
+/// `c` with its input size resolved to `input_dim`, after [`RnnConfig::validate`] (the one check
+/// of an RNN config, for seq2vec and seq2seq alike).
 pub(crate) fn resolve_rnn(c: &RnnConfig, input_dim: usize) -> Result<RnnConfig, ModuleError> {
-    if c.hidden_size == 0 || c.num_layers == 0 {
-        return Err(ModuleError::invalid(
-            "rnn",
-            "hidden_size and num_layers must be positive",
-        ));
-    }
-    crate::error::check_dropout("rnn", c.dropout)?;
+    c.validate(input_dim)?;
     Ok(RnnConfig {
-        input_size: Some(check_dim(c.input_size, input_dim)?),
+        input_size: Some(input_dim),
         ..c.clone()
     })
 }

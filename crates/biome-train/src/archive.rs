@@ -20,10 +20,12 @@ use crate::error::{Result, TrainError};
 /// The archive format this build writes and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;
 const FORMAT_NAME: &str = "biome-model";
-const MANIFEST: &str = "archive.json";
+/// The manifest's file name in an archive.
+pub const MANIFEST: &str = "archive.json";
 /// The configuration's file name in an archive.
 pub const CONFIG: &str = "config.json";
-const VOCABULARY: &str = "vocabulary.json";
+/// The vocabulary's file name in an archive.
+pub const VOCABULARY: &str = "vocabulary.json";
 /// The weights' file name in an archive (and in a checkpoint's `best`).
 pub const WEIGHTS: &str = "model.bpk";
 

@@ -34,7 +34,7 @@ const STATE: &str = "state.json";
 /// (a flipped digit in a metric would otherwise resume with a wrong best value).
 const STATE_CRC: &str = "state.json.crc32";
 /// Weights after the last completed epoch.
-pub const MODEL: &str = "model.bpk";
+pub const MODEL: &str = crate::archive::WEIGHTS;
 /// Optimizer state after the last completed epoch.
 pub const OPTIMIZER: &str = "optimizer.bpk";
 /// Weights of the best epoch so far (what the archive holds).

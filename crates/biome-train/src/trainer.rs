@@ -127,45 +127,16 @@ pub fn train(
 
     // The checkpoint is the truth about the run; the archive and metrics.jsonl are derived
     // from it, so after a crash at any moment they are rewritten to match it.
-    let mut state = TrainerState::default();
-    let mut best_weights: Vec<u8> = vec![];
-    if let Some(ckpt) = run.resume {
-        state = ckpt.state.clone();
-        let model_path = ckpt.dir.join(checkpoint::MODEL);
-        model = archive::load_module_bytes(model, ckpt.model.clone(), &model_path)?;
-        step.restore_optimizer(ckpt.optimizer.clone())
-            .map_err(|e| {
-                TrainError::archive(
-                    ckpt.dir.join(checkpoint::OPTIMIZER),
-                    format!("unreadable optimizer state: {e}"),
-                )
-            })?;
-        if let Some(bytes) = &ckpt.sparse_optimizer {
-            let path = ckpt.dir.join(checkpoint::SPARSE_OPTIMIZER);
-            let sparse = step.sparse_optimizer_mut().ok_or_else(|| {
-                TrainError::archive(
-                    &path,
-                    "the checkpoint has a sparse-embedding optimizer state but the optimizer \
-                     is not adam",
-                )
-            })?;
-            sparse
-                .load_bytes(&model, bytes, run.device)
-                .map_err(|e| TrainError::archive(&path, e))?;
+    let (mut state, mut best_weights) = match run.resume {
+        Some(ckpt) => {
+            model = resume(model, &mut step, run, ckpt)?;
+            (ckpt.state.clone(), ckpt.best.clone())
         }
-        best_weights = ckpt.best.clone();
-        // A crash may have cut an archive write short, or written the archive of an epoch the
-        // checkpoint does not hold: then put back the checkpoint's best model. An intact
-        // archive of that model is left alone (it keeps the config it was trained with).
-        let best_crc = crc32fast::hash(&best_weights);
-        let intact = archive::open(run.output)
-            .is_ok_and(|a| a.manifest.files.get(archive::WEIGHTS) == Some(&best_crc));
-        if !intact {
-            archive::save_weights(run.output, run.config_json, run.vocab, &best_weights)?;
+        None => {
+            checkpoint::clear(run.output)?;
+            (TrainerState::default(), vec![])
         }
-    } else {
-        checkpoint::clear(run.output)?;
-    }
+    };
     write_metrics(&metrics_path, &state.metrics)?;
 
     let lengths: Vec<usize> = run
@@ -277,27 +248,7 @@ pub fn train(
             elapsed_s,
         ));
         state.epochs_completed = epoch;
-        let model_bytes = archive::module_bytes(&model)?;
-        let optim_bytes = step
-            .optimizer()
-            .into_bytes()
-            .map_err(|e| TrainError::Invalid(format!("cannot serialize optimizer state: {e}")))?
-            .to_vec();
-        let sparse_bytes = step
-            .sparse_optimizer()
-            .filter(|s| s.has_state())
-            .map(|s| s.to_bytes(&model));
-        checkpoint::write(
-            run.output,
-            &state,
-            &CheckpointFiles {
-                model: &model_bytes,
-                optimizer: &optim_bytes,
-                best: &best_weights,
-                vocabulary: vocab_json.as_bytes(),
-                sparse_optimizer: sparse_bytes.as_deref(),
-            },
-        )?;
+        write_checkpoint(run, &step, &model, &state, &best_weights, &vocab_json)?;
         // Only now is the epoch completed: metrics.jsonl never lists an epoch that a resumed
         // run would train again.
         write_metrics(&metrics_path, &state.metrics)?;
@@ -330,6 +281,80 @@ pub fn train(
             stopped_early,
         },
     ))
+}
+
+/// Puts the run of checkpoint `ckpt` back: the model's and the optimizers' states, and the
+/// archive of its best model if a crash left another one (or a damaged one) in `run.output`.
+fn resume(
+    model: SequencePairClassifier,
+    step: &mut TrainStep,
+    run: &TrainRun<'_>,
+    ckpt: &Checkpoint,
+) -> Result<SequencePairClassifier> {
+    let model_path = ckpt.dir.join(checkpoint::MODEL);
+    let model = archive::load_module_bytes(model, ckpt.model.clone(), &model_path)?;
+    step.restore_optimizer(ckpt.optimizer.clone())
+        .map_err(|e| {
+            TrainError::archive(
+                ckpt.dir.join(checkpoint::OPTIMIZER),
+                format!("unreadable optimizer state: {e}"),
+            )
+        })?;
+    if let Some(bytes) = &ckpt.sparse_optimizer {
+        let path = ckpt.dir.join(checkpoint::SPARSE_OPTIMIZER);
+        let sparse = step.sparse_optimizer_mut().ok_or_else(|| {
+            TrainError::archive(
+                &path,
+                "the checkpoint has a sparse-embedding optimizer state but the optimizer is not \
+                 adam",
+            )
+        })?;
+        sparse
+            .load_bytes(&model, bytes, run.device)
+            .map_err(|e| TrainError::archive(&path, e))?;
+    }
+    // A crash may have cut an archive write short, or written the archive of an epoch the
+    // checkpoint does not hold: then put back the checkpoint's best model. An intact archive of
+    // that model is left alone (it keeps the config it was trained with).
+    let best_crc = crc32fast::hash(&ckpt.best);
+    let intact = archive::open(run.output)
+        .is_ok_and(|a| a.manifest.files.get(archive::WEIGHTS) == Some(&best_crc));
+    if !intact {
+        archive::save_weights(run.output, run.config_json, run.vocab, &ckpt.best)?;
+    }
+    Ok(model)
+}
+
+/// Writes the checkpoint of the epoch that `state` now counts as completed.
+fn write_checkpoint(
+    run: &TrainRun<'_>,
+    step: &TrainStep,
+    model: &SequencePairClassifier,
+    state: &TrainerState,
+    best_weights: &[u8],
+    vocab_json: &str,
+) -> Result<()> {
+    let model_bytes = archive::module_bytes(model)?;
+    let optim_bytes = step
+        .optimizer()
+        .into_bytes()
+        .map_err(|e| TrainError::Invalid(format!("cannot serialize optimizer state: {e}")))?
+        .to_vec();
+    let sparse_bytes = step
+        .sparse_optimizer()
+        .filter(|s| s.has_state())
+        .map(|s| s.to_bytes(model));
+    checkpoint::write(
+        run.output,
+        state,
+        &CheckpointFiles {
+            model: &model_bytes,
+            optimizer: &optim_bytes,
+            best: best_weights,
+            vocabulary: vocab_json.as_bytes(),
+            sparse_optimizer: sparse_bytes.as_deref(),
+        },
+    )
 }
 
 /// The batches of one epoch: bucketed by length (with noise) or in order, shuffled when asked,

@@ -9,6 +9,8 @@
 //! biome-bench --device flex --threads 2 --workload all --gemm --json ours.json
 //! ```
 
+#![forbid(unsafe_code)]
+
 use std::error::Error;
 use std::time::Instant;
 
