@@ -17,7 +17,7 @@
 //!
 //! Each fused op is split into plain slice arithmetic (testable without burn) and thin burn
 //! glue: a backend extension implemented for `Flex` and for `Autodiff<Flex>` with a
-//! hand-written backward. [`gemm`] is the one safe wrapper around the `gemm` crate.
+//! hand-written backward. `gemm.rs` is the one safe wrapper around the `gemm` crate.
 
 #[cfg(feature = "flex")]
 mod gemm;

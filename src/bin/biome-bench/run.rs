@@ -24,15 +24,13 @@ pub(crate) struct Run<'a> {
     pub(crate) device: &'a Device,
 }
 
-pub(crate) fn upload(
-    b: &PairBatch,
-    device: &Device,
-) -> (RecordTensors, RecordTensors, Tensor<1, Int>) {
-    (
-        RecordTensors::from_batch(&b.r1, device),
-        RecordTensors::from_batch(&b.r2, device),
-        label_tensor(&b.labels, device),
-    )
+/// A generated batch on `device`, as the training step takes it.
+pub(crate) fn upload(b: &PairBatch, device: &Device) -> StepBatch {
+    StepBatch {
+        record1: RecordTensors::from_batch(&b.r1, device),
+        record2: RecordTensors::from_batch(&b.r2, device),
+        labels: label_tensor(&b.labels, device),
+    }
 }
 
 impl Run<'_> {
@@ -93,12 +91,7 @@ impl Run<'_> {
         // The first step's wall time (on a GPU it compiles the kernels), and the time from the
         // start of this workload (model built, data uploaded) to the end of that step.
         let (mut first_step_ms, mut to_first_step_s) = (f64::NAN, f64::NAN);
-        for (i, (record1, record2, labels)) in batches.into_iter().enumerate() {
-            let batch = StepBatch {
-                record1,
-                record2,
-                labels,
-            };
+        for (i, batch) in batches.into_iter().enumerate() {
             sync(&ad)?;
             let t0 = Instant::now();
             let (loss, _logits) = step.loss(&model, &batch)?;
@@ -145,10 +138,10 @@ impl Run<'_> {
         let mut itimes = vec![];
         let mut first_infer_ms = f64::NAN;
         let mut last_probs = vec![];
-        for (i, (r1, r2, _)) in ibatches.iter().enumerate() {
+        for (i, batch) in ibatches.iter().enumerate() {
             sync(&plain)?;
             let t0 = Instant::now();
-            let out = model.forward(r1, r2, None)?;
+            let out = model.forward(&batch.record1, &batch.record2, None)?;
             let probs = float_values(out.probs);
             let dt = ms_since(t0);
             if i == 0 {

@@ -43,10 +43,43 @@ fn min_rows_per_task(batch: usize, hidden: usize) -> usize {
     }
 }
 
-/// The width of a cell's extra state a row: never zero, so that a cell without one still gets
-/// a (one-value, unused) chunk to zip with the others.
-fn state_width<C: GatedCell>(hidden: usize) -> usize {
-    (C::STATE * hidden).max(1)
+/// The sizes both sweeps work with, for cell `C` on `shape`.
+struct Widths {
+    steps: usize,
+    batch: usize,
+    hidden: usize,
+    /// `B·H`: one step's states.
+    bh: usize,
+    /// `G·H`: a row's gates.
+    gh: usize,
+    /// A row's extra state: never zero, so that a cell without one still gets a (one-value,
+    /// unused) chunk to zip with the others.
+    sw: usize,
+    /// A row's trace.
+    tw: usize,
+    /// See [`min_rows_per_task`].
+    rows_per_task: usize,
+}
+
+impl Widths {
+    fn of<C: GatedCell>(shape: &Shape) -> Self {
+        let Shape {
+            steps,
+            batch,
+            hidden,
+            ..
+        } = *shape;
+        Self {
+            steps,
+            batch,
+            hidden,
+            bh: batch * hidden,
+            gh: C::GATES * hidden,
+            sw: (C::STATE * hidden).max(1),
+            tw: C::TRACE * hidden,
+            rows_per_task: min_rows_per_task(batch, hidden),
+        }
+    }
 }
 
 /// Runs the sequence over the packed projected inputs `proj` `[N, G·H]`: returns the hidden
@@ -65,19 +98,16 @@ pub(crate) fn forward<C: GatedCell>(
     trace: bool,
     all_steps: bool,
 ) -> (Vec<f32>, Option<Trace>) {
-    let Shape {
+    let Widths {
         steps,
         batch,
         hidden,
-        ..
-    } = *shape;
-    let (bh, gh, sw, tw) = (
-        batch * hidden,
-        C::GATES * hidden,
-        state_width::<C>(hidden),
-        C::TRACE * hidden,
-    );
-    let rows_per_task = min_rows_per_task(batch, hidden);
+        bh,
+        gh,
+        sw,
+        tw,
+        rows_per_task,
+    } = Widths::of::<C>(shape);
     assert_eq!(weight_hh.len(), hidden * gh, "recurrence: weight shape");
     let order = shape.longest_first();
     let offsets = shape.packed_offsets(&order);
@@ -159,19 +189,16 @@ pub(crate) fn backward<C: GatedCell>(
     weight_hh: &[f32],
     shape: &Shape,
 ) -> SequenceGradients {
-    let Shape {
+    let Widths {
         steps,
         batch,
         hidden,
-        ..
-    } = *shape;
-    let (bh, gh, sw, tw) = (
-        batch * hidden,
-        C::GATES * hidden,
-        state_width::<C>(hidden),
-        C::TRACE * hidden,
-    );
-    let rows_per_task = min_rows_per_task(batch, hidden);
+        bh,
+        gh,
+        sw,
+        tw,
+        rows_per_task,
+    } = Widths::of::<C>(shape);
     assert_eq!(
         grad_hs.len(),
         steps * bh,

@@ -125,6 +125,7 @@ fn run(input: &Tensor<2>, weights: CellWeights<'_>, rows: Rows) -> Option<Tensor
 
 /// The sizes of one fused call.
 #[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "flex"), allow(dead_code))]
 pub(crate) struct Shape {
     pub steps: usize,
     pub batch: usize,
