@@ -49,7 +49,8 @@ impl ModuleVisitor for FloatParams {
     }
 }
 
-fn float_params<M: Module>(model: &M) -> Vec<(ParamId, usize)> {
+/// Every float parameter of `model` and its rank.
+pub(crate) fn float_params<M: Module>(model: &M) -> Vec<(ParamId, usize)> {
     let mut v = FloatParams::default();
     model.visit(&mut v);
     v.0

@@ -7,14 +7,14 @@
 //! the very step the trainer runs.
 
 use biome_models::{RecordTensors, Regularizer, SequencePairClassifier, float_values};
-use burn::module::{Module, ModuleVisitor, Param, ParamId};
+use burn::module::ParamId;
 use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 
 use crate::clip::clip_global_norm;
 use crate::config::TrainerConfig;
 use crate::error::{Result, TrainError};
-use crate::sparse_adam::{RowGrad, SparseAdam, row_grads};
+use crate::sparse_adam::{RowGrad, SparseAdam, float_params, row_grads};
 
 /// A labelled batch of pairs on the autodiff device.
 #[derive(Debug, Clone)]
@@ -44,15 +44,6 @@ pub struct TrainStep {
     regularizer: Regularizer,
 }
 
-#[derive(Default)]
-struct ParamList(Vec<(ParamId, usize)>);
-
-impl ModuleVisitor for ParamList {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.0.push((param.id, D));
-    }
-}
-
 impl TrainStep {
     /// The step of `config` for `model`; `regularizer` adds its penalty to the loss.
     pub fn new(
@@ -60,12 +51,10 @@ impl TrainStep {
         regularizer: Regularizer,
         model: &SequencePairClassifier,
     ) -> Result<Self> {
-        let mut params = ParamList::default();
-        model.visit(&mut params);
         Ok(Self {
             optim: config.optimizer.init(config.grad_clipping),
             sparse: config.optimizer.sparse(config.grad_clipping),
-            params: params.0,
+            params: float_params(model),
             lr: config.optimizer.lr(),
             grad_norm: config.grad_norm,
             regularizer,
