@@ -15,7 +15,7 @@ def top_modules(src):
             mods.setdefault(top,[]).append(p)
     return mods
 failed = False
-for crate in ['src','crates/biome-core/src','crates/biome-kernels/src','crates/biome-modules/src','crates/biome-models/src','crates/biome-train/src']:
+for crate in ['src','crates/biome-core/src','crates/biome-kernels/src','crates/biome-modules/src','crates/biome-models/src','crates/biome-train/src','crates/biome-resolve/src']:
     mods=top_modules(crate)
     g={m:set() for m in mods}
     for m,files in mods.items():
