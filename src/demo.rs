@@ -357,9 +357,106 @@ pub fn write_splits(
     Ok(paths)
 }
 
+/// One row of a generated table: a record id, its true entity and the person as typed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableRow {
+    /// `rec-<entity>-org` for the original, `rec-<entity>-dup-<k>` for its duplicates (FEBRL's
+    /// scheme).
+    pub rec_id: String,
+    /// The true entity.
+    pub entity_id: u64,
+    /// The record.
+    pub person: Person,
+}
+
+/// A table of `n` person records to deduplicate, in random order: entities with one original
+/// and, for 40 % of them, one to five duplicates (each one to three corruptions of the
+/// original), and a share of near misses (relatives and namesakes of other entities) among
+/// the originals, as in FEBRL's dataset 3.
+pub fn generate_table(n: usize, seed: u64) -> Vec<TableRow> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut rows: Vec<TableRow> = Vec::with_capacity(n);
+    let mut entity = 0u64;
+    while rows.len() < n {
+        let person = match rows.last() {
+            Some(last) if rng.random_bool(0.1) => near_miss(&mut rng, &last.person),
+            _ => random_person(&mut rng),
+        };
+        let duplicates = if rng.random_bool(0.4) {
+            rng.random_range(1..=5usize)
+        } else {
+            0
+        };
+        rows.push(TableRow {
+            rec_id: format!("rec-{entity}-org"),
+            entity_id: entity,
+            person: person.clone(),
+        });
+        for k in 0..duplicates {
+            if rows.len() == n {
+                break;
+            }
+            rows.push(TableRow {
+                rec_id: format!("rec-{entity}-dup-{k}"),
+                entity_id: entity,
+                person: corrupt(&mut rng, &person),
+            });
+        }
+        entity += 1;
+    }
+    // Fisher–Yates with the same generator: the order says nothing about the entities.
+    for i in (1..rows.len()).rev() {
+        let j = rng.random_range(0..=i);
+        rows.swap(i, j);
+    }
+    rows
+}
+
+/// Write a generated table as CSV: `rec_id,entity_id,<FIELDS>`.
+pub fn write_table_csv(path: &Path, rows: &[TableRow]) -> std::io::Result<()> {
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(out, "rec_id,entity_id,{}", FIELDS.join(","))?;
+    for row in rows {
+        // No generated value contains a comma or a quote, so no quoting is needed.
+        writeln!(
+            out,
+            "{},{},{}",
+            row.rec_id,
+            row.entity_id,
+            row.person.fields.join(",")
+        )?;
+    }
+    out.flush()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_table_has_n_rows_unique_ids_and_entities_with_duplicates() {
+        let rows = generate_table(3000, 11);
+        assert_eq!(rows.len(), 3000);
+        let ids: std::collections::HashSet<&str> = rows.iter().map(|r| r.rec_id.as_str()).collect();
+        assert_eq!(ids.len(), 3000);
+        let mut sizes = std::collections::HashMap::new();
+        for r in &rows {
+            *sizes.entry(r.entity_id).or_insert(0usize) += 1;
+            assert!(r.rec_id.starts_with(&format!("rec-{}-", r.entity_id)));
+        }
+        let multi = sizes.values().filter(|&&n| n > 1).count();
+        let share = multi as f64 / sizes.len() as f64;
+        assert!((0.3..0.5).contains(&share), "{share}");
+        assert!(sizes.values().all(|&n| n <= 6));
+        assert_eq!(generate_table(50, 2), generate_table(50, 2));
+        // shuffled: the first rows are not one entity after another
+        assert!(
+            rows.windows(2)
+                .filter(|w| w[0].entity_id + 1 == w[1].entity_id)
+                .count()
+                < 100
+        );
+    }
 
     #[test]
     fn deterministic_for_a_seed_and_different_across_seeds() {

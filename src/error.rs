@@ -84,6 +84,12 @@ pub enum BiomeError {
     /// Invalid training input or options.
     #[error("{0}")]
     Invalid(String),
+    /// The model's match label cannot be told.
+    #[error(transparent)]
+    MatchLabel(#[from] crate::match_label::MatchLabelError),
+    /// An entity-resolution run cannot go on.
+    #[error(transparent)]
+    Resolve(#[from] crate::resolve::ResolveError),
 }
 
 /// The training crate's errors, variant for variant (a user of this crate matches one type).

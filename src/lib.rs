@@ -6,7 +6,10 @@
 //! - [`PipelineConfig`]: the `data` / `model` / `trainer` configuration file.
 //! - [`serve`]: the HTTP server of `biome serve` (dynamic batching, limits, graceful shutdown).
 //! - [`input`]: the prediction input JSON shared by `biome predict` and `biome serve`.
-//! - [`demo`]: the embedded generator of person-record pairs the README's main job trains on.
+//! - [`resolve`]: whole tables to entities (`biome dedupe`, `biome link`, `biome encode`).
+//! - [`threshold`]: the F1-best match threshold a trained model carries.
+//! - [`demo`]: the embedded generator of person-record pairs (and of tables) the README's main
+//!   job trains on.
 //!
 //! The lower layers are their own crates: `biome-core` (tokens, vocabulary, records, batching,
 //! readers), `biome-modules` (embedders and encoders) and `biome-models` (the classifiers);
@@ -19,9 +22,12 @@ pub mod demo;
 pub mod device;
 pub mod error;
 pub mod input;
+pub mod match_label;
 pub mod pipeline;
+pub mod resolve;
 #[cfg(feature = "serve")]
 pub mod serve;
+pub mod threshold;
 
 pub use biome_train::{OptimizerConfig, TrainSummary, TrainerConfig, ValidationMetric};
 /// The training crate's modules, under the names they had in this crate.
@@ -30,7 +36,7 @@ pub use burn::prelude::Device;
 pub use config::{DataConfig, PipelineConfig};
 pub use device::{available_devices, default_device_name, device_from_name, device_name};
 pub use error::{BiomeError, Result};
-pub use pipeline::Pipeline;
+pub use pipeline::{Pipeline, RecordVectors};
 
 pub use biome_core;
 pub use biome_kernels;

@@ -202,6 +202,25 @@ impl Pipeline {
         let metrics_json = serde_json::to_string_pretty(&summary).expect("summary");
         archive::write_atomic(&output.join("metrics.json"), metrics_json.as_bytes())?;
         self.trained = Some(Trained { vocab, model });
+        // The match threshold `biome dedupe` uses: F1-best on the validation pairs, for a
+        // model whose labels say which one is a match.
+        if let Some(validation) = validation
+            && let Ok(index) = crate::match_label::match_label(&labels, None)
+        {
+            let predictions = self.predict_batch(validation)?;
+            if let Some(t) = crate::threshold::choose(&predictions, validation, &labels[index]) {
+                eprintln!(
+                    "match threshold for {:?}: {:.4} (validation P/R/F1 {:.4}/{:.4}/{:.4}), in {}",
+                    t.label,
+                    t.threshold,
+                    t.precision,
+                    t.recall,
+                    t.f1,
+                    output.join(crate::threshold::FILE).display()
+                );
+                crate::threshold::write_stored(output, &t)?;
+            }
+        }
         Ok(summary)
     }
 
@@ -259,6 +278,80 @@ impl Pipeline {
         Ok(out)
     }
 
+    /// The batcher (tokenizer, record mode, indexer) the model reads records with.
+    pub fn batcher(&self) -> &Batcher {
+        &self.batcher
+    }
+
+    /// Record vectors of `records` (`[N, H]`, flat, in input order), encoded `batch_size` at a
+    /// time with records of similar length together (less padding; padding never changes a
+    /// vector). `progress` hears how many records are done after each batch.
+    pub fn encode_records(
+        &self,
+        records: &[Record],
+        batch_size: usize,
+        progress: &mut dyn FnMut(usize),
+    ) -> Result<RecordVectors> {
+        let trained = self.trained()?;
+        let mut order: Vec<usize> = (0..records.len()).collect();
+        order.sort_by_key(|&i| records[i].values().iter().map(|v| v.len()).sum::<usize>());
+        let mut dim = 0;
+        let mut data = vec![];
+        let mut done = 0;
+        for idx in sequential_batches(order.len(), batch_size)? {
+            let picked: Vec<&Record> = idx.iter().map(|&i| &records[order[i]]).collect();
+            let batch = biome_core::RecordBatch::from_records(
+                &picked,
+                &self.batcher.tokenizer,
+                self.batcher.mode,
+                &trained.vocab,
+                &self.batcher.indexer,
+            );
+            let v = trained
+                .model
+                .encode(&RecordTensors::from_batch(&batch, &self.device))?;
+            let [b, h] = v.dims();
+            if data.is_empty() {
+                dim = h;
+                data = vec![0f32; records.len() * h];
+            }
+            let values = biome_models::float_values(v);
+            for (row, &i) in values.chunks(h).zip(&idx).take(b) {
+                let at = order[i] * h;
+                data[at..at + h].copy_from_slice(row);
+            }
+            done += b;
+            progress(done);
+        }
+        Ok(RecordVectors { dim, data })
+    }
+
+    /// Class probabilities `[B, C]` (flat) of pairs of encoded records: `left` and `right` hold
+    /// `B` rows of `dim` values each (from [`Pipeline::encode_records`]). Only the pair head
+    /// runs, never the encoder.
+    pub fn score_encoded(&self, left: &[f32], right: &[f32], dim: usize) -> Result<Vec<f32>> {
+        let trained = self.trained()?;
+        if dim == 0 || left.len() != right.len() || left.len() % dim != 0 {
+            return Err(BiomeError::Invalid(format!(
+                "score_encoded: {} and {} values are not rows of {dim}",
+                left.len(),
+                right.len()
+            )));
+        }
+        let b = left.len() / dim;
+        if b == 0 {
+            return Ok(vec![]);
+        }
+        let tensor = |values: &[f32]| {
+            Tensor::<2>::from_data(
+                burn::tensor::TensorData::new(values.to_vec(), [b, dim]),
+                &self.device,
+            )
+        };
+        let out = trained.model.score_encoded(tensor(left), tensor(right));
+        Ok(biome_models::float_values(out.probs))
+    }
+
     /// Loss and metrics on a labelled CSV/JSONL file.
     pub fn evaluate(&self, path: impl AsRef<Path>) -> Result<BTreeMap<String, f64>> {
         let data = self.read(path)?;
@@ -281,6 +374,22 @@ impl Pipeline {
             256,
             &self.device,
         )?)
+    }
+}
+
+/// Record vectors: `data.len() / dim` rows of `dim` values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecordVectors {
+    /// Values per record.
+    pub dim: usize,
+    /// The rows, one after another.
+    pub data: Vec<f32>,
+}
+
+impl RecordVectors {
+    /// Row `i`.
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.data[i * self.dim..(i + 1) * self.dim]
     }
 }
 

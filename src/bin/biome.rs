@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use biome::biome_core::{PairExample, Record};
+use biome::resolve::{BlockingRule, Clustering, ResolveOptions, TableInput};
 use biome::serve::{BatchOptions, Limits, ServeOptions};
 use biome::{BiomeError, Pipeline, PipelineConfig, default_device_name, device_from_name};
 use clap::{Parser, Subcommand};
@@ -65,6 +66,10 @@ enum Command {
         /// Backend.
         #[arg(long, default_value_t = default_device_name().to_string())]
         device: String,
+        /// Where to draw the match label's precision–recall curve (default:
+        /// MODEL/pr_curve.svg, next to the training curve).
+        #[arg(long)]
+        curve: Option<PathBuf>,
     },
     /// Predict pairs from JSON lines: one output line per input line, in order.
     Predict {
@@ -130,6 +135,162 @@ enum Command {
         #[arg(long, default_value_t = 4)]
         epochs: usize,
     },
+    /// Find the records of one table that are the same entity: candidates from the model's
+    /// nearest neighbours and --block-on rules, scored by the model, clustered. Writes
+    /// pairs.csv, clusters.csv and summary.json into --output.
+    Dedupe {
+        /// The table (CSV, JSON lines or Parquet).
+        #[arg(long)]
+        data: PathBuf,
+        #[command(flatten)]
+        args: ResolveArgs,
+    },
+    /// Match each record of --right against the --left table. Writes pairs.csv, links.csv,
+    /// clusters.csv and summary.json into --output.
+    Link {
+        /// The table matched against (CSV, JSON lines or Parquet).
+        #[arg(long)]
+        left: PathBuf,
+        /// The table whose records are matched.
+        #[arg(long)]
+        right: PathBuf,
+        /// Each record takes part in at most one link (the strongest first).
+        #[arg(long)]
+        one_to_one: bool,
+        #[command(flatten)]
+        args: ResolveArgs,
+    },
+    /// Write the model's vector of every record of a table as CSV (id, v0, v1, ...).
+    Encode {
+        /// Model folder.
+        #[arg(long)]
+        model: PathBuf,
+        /// The table (CSV, JSON lines or Parquet).
+        #[arg(long)]
+        data: PathBuf,
+        /// Column of unique record ids.
+        #[arg(long)]
+        id_column: String,
+        /// Columns read as the model's fields, in order (default: the model's field names).
+        #[arg(long, value_delimiter = ',')]
+        fields: Option<Vec<String>>,
+        /// The CSV file to write.
+        #[arg(long)]
+        output: PathBuf,
+        /// Replace --output if it exists.
+        #[arg(long)]
+        overwrite: bool,
+        /// Backend.
+        #[arg(long, default_value_t = default_device_name().to_string())]
+        device: String,
+    },
+    /// Write a generated table of person records with true entity ids (rec_id, entity_id and
+    /// the demo's fields), for trying `dedupe` on data no model has seen.
+    GenerateTable {
+        /// Records.
+        #[arg(long)]
+        records: usize,
+        /// The CSV file to write.
+        #[arg(long)]
+        output: PathBuf,
+        /// Generator seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+/// What `dedupe` and `link` share.
+#[derive(clap::Args)]
+struct ResolveArgs {
+    /// Model folder.
+    #[arg(long)]
+    model: PathBuf,
+    /// Column of unique record ids.
+    #[arg(long)]
+    id_column: String,
+    /// Columns read as the model's record fields, in order, comma-separated (default: the
+    /// model's own field names, without their `record1_` prefix).
+    #[arg(long, value_delimiter = ',')]
+    fields: Option<Vec<String>>,
+    /// Column of true entity ids: summary.json then has blocking recall, pair and cluster
+    /// precision/recall/F1.
+    #[arg(long)]
+    entity_column: Option<String>,
+    /// Nearest neighbours per record among the model's record vectors (0: none).
+    #[arg(long, default_value_t = ResolveOptions::default().neighbours)]
+    neighbours: usize,
+    /// A blocking rule: records equal on all these columns are candidates (repeatable;
+    /// `--block-on surname --block-on postcode,date_of_birth`).
+    #[arg(long = "block-on")]
+    block_on: Vec<String>,
+    /// Blocks with more records are dropped (and reported).
+    #[arg(long, default_value_t = ResolveOptions::default().max_block_size)]
+    max_block_size: usize,
+    /// Accept pairs with a match probability at least this (default: the model's stored
+    /// F1-best threshold, else 0.5).
+    #[arg(long)]
+    threshold: Option<f32>,
+    /// The label meaning "same entity" (needed unless the model has two labels, one named
+    /// duplicate, match, 1 or true).
+    #[arg(long)]
+    match_label: Option<String>,
+    /// Leave pairs below this probability out of pairs.csv.
+    #[arg(long, default_value_t = ResolveOptions::default().report_floor)]
+    report_floor: f32,
+    /// `average` (merge clusters only when their mean cross-pair probability reaches the
+    /// threshold: no chaining) or `components` (every accepted pair joins its clusters).
+    #[arg(long, default_value = "average")]
+    clustering: String,
+    /// Output folder (written whole, or not at all).
+    #[arg(long)]
+    output: PathBuf,
+    /// Replace --output if it exists.
+    #[arg(long)]
+    overwrite: bool,
+    /// Backend.
+    #[arg(long, default_value_t = default_device_name().to_string())]
+    device: String,
+}
+
+impl ResolveArgs {
+    fn options(&self, one_to_one: bool) -> Result<ResolveOptions, BiomeError> {
+        let block_on = self
+            .block_on
+            .iter()
+            .map(|spec| {
+                BlockingRule::parse(spec).ok_or_else(|| {
+                    BiomeError::Invalid(format!("--block-on {spec:?}: expected column[,column...]"))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let clustering = Clustering::parse(&self.clustering).ok_or_else(|| {
+            BiomeError::Invalid(format!(
+                "--clustering {:?}: expected average or components",
+                self.clustering
+            ))
+        })?;
+        Ok(ResolveOptions {
+            neighbours: self.neighbours,
+            block_on,
+            max_block_size: self.max_block_size,
+            threshold: self.threshold,
+            match_label: self.match_label.clone(),
+            report_floor: self.report_floor,
+            clustering,
+            one_to_one,
+            overwrite: self.overwrite,
+            ..ResolveOptions::default()
+        })
+    }
+
+    fn table(&self, path: &Path) -> TableInput {
+        TableInput {
+            path: path.to_path_buf(),
+            id_column: self.id_column.clone(),
+            fields: self.fields.clone(),
+            entity_column: self.entity_column.clone(),
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -180,10 +341,79 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             model,
             data,
             device,
+            curve,
+        } => Ok(evaluate(&model, &data, &device, curve)?),
+        Command::Dedupe { data, args } => {
+            let options = args.options(false)?;
+            biome::resolve::dedupe(
+                &args.model,
+                device_from_name(&args.device)?,
+                &args.table(&data),
+                &options,
+                &args.output,
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Link {
+            left,
+            right,
+            one_to_one,
+            args,
         } => {
-            let pipeline = Pipeline::load(&model, device_from_name(&device)?)?;
-            let metrics = pipeline.evaluate(&data)?;
-            println!("{}", serde_json::to_string(&metrics).expect("metrics"));
+            let options = args.options(one_to_one)?;
+            biome::resolve::link(
+                &args.model,
+                device_from_name(&args.device)?,
+                &args.table(&left),
+                &args.table(&right),
+                &options,
+                &args.output,
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Encode {
+            model,
+            data,
+            id_column,
+            fields,
+            output,
+            overwrite,
+            device,
+        } => {
+            let input = TableInput {
+                path: data,
+                id_column,
+                fields,
+                entity_column: None,
+            };
+            let options = ResolveOptions {
+                overwrite,
+                ..ResolveOptions::default()
+            };
+            let (n, dim) = biome::resolve::encode_table(
+                &model,
+                device_from_name(&device)?,
+                &input,
+                &options,
+                &output,
+            )?;
+            eprintln!("{n} record vectors of {dim} values in {}", output.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::GenerateTable {
+            records,
+            output,
+            seed,
+        } => {
+            let rows = biome::demo::generate_table(records, seed);
+            let partial = output.with_extension("csv.partial");
+            biome::demo::write_table_csv(&partial, &rows)
+                .and_then(|()| std::fs::rename(&partial, &output))
+                .map_err(|e| BiomeError::Io {
+                    path: output.clone(),
+                    source: e,
+                })?;
+            eprintln!("{records} records in {}", output.display());
             Ok(ExitCode::SUCCESS)
         }
         Command::Predict {
@@ -229,6 +459,47 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             epochs,
         } => Ok(demo(&output, &device, train_size, epochs)?),
     }
+}
+
+/// Metrics (and, for a model with a match label, the precision–recall curve and its F1-best
+/// threshold: drawn as an SVG, and in the metrics as `<label>/best_f1` and
+/// `<label>/best_f1_threshold`).
+fn evaluate(
+    model: &Path,
+    data: &Path,
+    device: &str,
+    curve: Option<PathBuf>,
+) -> Result<ExitCode, BiomeError> {
+    let pipeline = Pipeline::load(model, device_from_name(device)?)?;
+    let examples = pipeline.read(data)?.examples;
+    let mut metrics = pipeline.evaluate_examples(&examples)?;
+    if let Ok(index) = biome::match_label::match_label(&pipeline.labels(), None) {
+        let label = &pipeline.labels()[index];
+        let predictions = pipeline.predict_batch(&examples)?;
+        let points = biome::threshold::curve(&predictions, &examples, label);
+        if let Some(best) = biome::biome_models::best_f1_threshold(&points) {
+            metrics.insert(format!("{label}/best_f1"), best.f1);
+            metrics.insert(
+                format!("{label}/best_f1_threshold"),
+                f64::from(best.threshold),
+            );
+            eprintln!(
+                "{label}: F1-best threshold {:.4} (P/R/F1 {:.4}/{:.4}/{:.4}); argmax F1 {:.4}",
+                best.threshold,
+                best.precision,
+                best.recall,
+                best.f1,
+                metrics.get(&format!("{label}/f1")).copied().unwrap_or(0.0)
+            );
+        }
+        let svg = curve.unwrap_or_else(|| model.join("pr_curve.svg"));
+        match biome::threshold::draw(&points, label, &svg) {
+            Ok(()) => eprintln!("precision–recall curve in {}", svg.display()),
+            Err(e) => eprintln!("precision–recall curve not drawn: {e}"),
+        }
+    }
+    println!("{}", serde_json::to_string(&metrics).expect("metrics"));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn predict(model: &Path, input: &Path, device: &str) -> Result<ExitCode, BiomeError> {

@@ -285,6 +285,14 @@ impl SequencePairClassifier {
         self.encoder.forward(record)
     }
 
+    /// The pair head alone, on record vectors already encoded by [`Self::encode`]: `u`, `v`
+    /// `[B, H]` → logits and probabilities `[B, C]` (no loss). Equal to [`Self::forward`] on
+    /// the records themselves (tested), so a table's records are encoded once and each
+    /// candidate pair costs one small product instead of two passes through the encoder.
+    pub fn score_encoded(&self, u: Tensor<2>, v: Tensor<2>) -> ClassifierOutput {
+        head(&self.output, combine(self.combination, u, v), None, None)
+    }
+
     /// Logits, probabilities and (with labels `[B]`) the loss (metrics are the caller's: see
     /// [`crate::MetricsAccumulator`]).
     pub fn forward(

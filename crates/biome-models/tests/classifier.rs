@@ -524,3 +524,28 @@ fn records_of_different_kinds_do_not_stack() {
     assert!(multi.stacked_with(&single).is_none());
     assert!(single.stacked_with(&single).is_some());
 }
+
+/// Scoring cached record vectors with the pair head gives what the whole forward pass gives
+/// (what `biome dedupe` relies on to encode every record once).
+#[test]
+fn the_pair_head_on_encoded_vectors_equals_the_forward_pass() {
+    let device = Device::flex();
+    let ex = examples();
+    let json = r#"{
+        "text_field_embedder": {"tokens": {"embedding": {"embedding_dim": 6}}},
+        "seq2vec_encoder": {"gru": {"hidden_size": 4, "bidirectional": true}},
+        "feed_forward": {"num_layers": 1, "hidden_dims": 5, "activations": "relu"},
+        "pair_combination": "concat_diff_product"
+    }"#;
+    let (model, r1, r2) = model_and_batch(json, &ex, RecordMode::Text, false, &device);
+    let whole = model.forward(&r1, &r2, None).unwrap();
+    let cached = model.score_encoded(model.encode(&r1).unwrap(), model.encode(&r2).unwrap());
+    assert!(cached.loss.is_none());
+    for (out_whole, out_cached) in [(whole.logits, cached.logits), (whole.probs, cached.probs)] {
+        let (w, c) = (float_values(out_whole), float_values(out_cached));
+        assert_eq!(w.len(), c.len());
+        for (a, b) in w.iter().zip(&c) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+    }
+}

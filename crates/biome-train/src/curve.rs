@@ -66,3 +66,52 @@ pub fn training_curve(metrics_jsonl: &Path, svg: &Path) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     root.present().map_err(|e| e.to_string())
 }
+
+/// Draw a precision–recall curve (`(recall, precision)` points, from the highest threshold
+/// down) into `svg`, marking `best` (recall, precision, threshold) when given.
+pub fn precision_recall_svg(
+    points: &[(f64, f64)],
+    best: Option<(f64, f64, f32)>,
+    label: &str,
+    svg: &Path,
+) -> Result<(), String> {
+    if points.is_empty() {
+        return Err("no points to draw".into());
+    }
+    let root = SVGBackend::new(svg, (520, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(format!("precision–recall: {label}"), ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(32)
+        .y_label_area_size(48)
+        .build_cartesian_2d(0.0..1.0, 0.0..1.02)
+        .map_err(|e| e.to_string())?;
+    chart
+        .configure_mesh()
+        .x_desc("recall")
+        .y_desc("precision")
+        .draw()
+        .map_err(|e| e.to_string())?;
+    chart
+        .draw_series(LineSeries::new(
+            points.iter().copied(),
+            BLUE.stroke_width(2),
+        ))
+        .map_err(|e| e.to_string())?;
+    if let Some((r, p, t)) = best {
+        chart
+            .draw_series(std::iter::once(Circle::new((r, p), 5, RED.filled())))
+            .map_err(|e| e.to_string())?
+            .label(format!("F1-best threshold {t:.3}"))
+            .legend(|(x, y)| Circle::new((x + 8, y), 4, RED.filled()));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerLeft)
+            .border_style(BLACK)
+            .background_style(WHITE.mix(0.8))
+            .draw()
+            .map_err(|e| e.to_string())?;
+    }
+    root.present().map_err(|e| e.to_string())
+}
