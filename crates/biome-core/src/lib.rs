@@ -30,9 +30,12 @@
 
 pub mod batch;
 pub mod bucketing;
+mod csv_input;
+mod csv_rows;
 pub mod indexer;
 pub mod label;
 pub mod mapping;
+pub mod read_error;
 pub mod reader;
 pub mod record;
 pub mod tokenizer;

@@ -4,160 +4,17 @@
 //! file and the 1-based line, and for a missing column the columns that do exist: the user must
 //! be able to fix the file from the message alone.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use serde_json::Value;
-use thiserror::Error;
 
-use crate::mapping::{DataMapping, MappingError};
+use crate::csv_rows::CsvRows;
+use crate::mapping::DataMapping;
+pub use crate::read_error::ReadError;
 use crate::record::{PairExample, Record};
-
-/// Errors of reading a data file.
-#[derive(Debug, Error)]
-pub enum ReadError {
-    /// The file could not be opened or read.
-    #[error("{file}: {source}")]
-    Io {
-        /// The file.
-        file: String,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The mapping itself is unusable.
-    #[error("{file}: {source}")]
-    Mapping {
-        /// The file.
-        file: String,
-        /// What is wrong with the mapping.
-        #[source]
-        source: MappingError,
-    },
-    /// A CSV row has a different number of columns than the header.
-    #[error("{file}, line {line}: expected {expected} columns (as in the header), found {found}")]
-    ColumnCount {
-        /// The file.
-        file: String,
-        /// 1-based line where the row starts.
-        line: u64,
-        /// Number of header columns.
-        expected: u64,
-        /// Number of columns in the row.
-        found: u64,
-    },
-    /// A quoted CSV field is not closed before the end of the file.
-    #[error("{file}, line {line}: unterminated quoted field (a '\"' is never closed)")]
-    BadQuoting {
-        /// The file.
-        file: String,
-        /// 1-based line where the row with the open quote starts.
-        line: u64,
-    },
-    /// The input does not end with a line break, so its last row may have been cut off (a
-    /// partly copied or partly downloaded file). A cut CSV row often still has the right number
-    /// of columns, so it cannot be told from a complete one: it is refused, never guessed.
-    #[error(
-        "{file}, line {line}: the last row does not end with a line break, so it may be cut off \
-         (a truncated file?); if the row is complete, end the file with a newline"
-    )]
-    Unterminated {
-        /// The file.
-        file: String,
-        /// 1-based line where the last row starts.
-        line: u64,
-    },
-    /// Text that is not valid UTF-8.
-    #[error("{file}, line {line}: invalid UTF-8")]
-    InvalidUtf8 {
-        /// The file.
-        file: String,
-        /// 1-based line.
-        line: u64,
-    },
-    /// Any other CSV syntax error.
-    #[error("{file}, line {line}: malformed CSV: {message}")]
-    Csv {
-        /// The file.
-        file: String,
-        /// 1-based line.
-        line: u64,
-        /// The parser's message.
-        message: String,
-    },
-    /// A mapped column is not in the CSV header.
-    #[error("{file}: column {column:?} not found; available columns: {}", .available.join(", "))]
-    MissingColumn {
-        /// The file.
-        file: String,
-        /// The missing column.
-        column: String,
-        /// The header's columns.
-        available: Vec<String>,
-    },
-    /// A JSONL line is not a JSON object.
-    #[error("{file}, line {line}: invalid JSON: {message}")]
-    Json {
-        /// The file.
-        file: String,
-        /// 1-based line.
-        line: u64,
-        /// The parser's message.
-        message: String,
-    },
-    /// A JSONL object lacks a mapped key.
-    #[error("{file}, line {line}: key {key:?} missing; keys present: {}", .available.join(", "))]
-    MissingKey {
-        /// The file.
-        file: String,
-        /// 1-based line.
-        line: u64,
-        /// The missing key.
-        key: String,
-        /// The keys of that line's object.
-        available: Vec<String>,
-    },
-    /// A JSONL value is not text-like (an array or object where a field value was expected).
-    #[error("{file}, line {line}: key {key:?}: {message}")]
-    BadValue {
-        /// The file.
-        file: String,
-        /// 1-based line.
-        line: u64,
-        /// The key.
-        key: String,
-        /// What is wrong.
-        message: String,
-    },
-    /// The file extension is neither `.csv` nor `.jsonl`/`.json`.
-    #[error("{file}: unsupported data format; expected a .csv or .jsonl file")]
-    UnsupportedFormat {
-        /// The file.
-        file: String,
-    },
-}
-
-impl ReadError {
-    /// The 1-based line the error is about, when it is about one.
-    pub fn line(&self) -> Option<u64> {
-        match self {
-            Self::ColumnCount { line, .. }
-            | Self::BadQuoting { line, .. }
-            | Self::Unterminated { line, .. }
-            | Self::InvalidUtf8 { line, .. }
-            | Self::Csv { line, .. }
-            | Self::Json { line, .. }
-            | Self::MissingKey { line, .. }
-            | Self::BadValue { line, .. } => Some(*line),
-            Self::Io { .. }
-            | Self::Mapping { .. }
-            | Self::MissingColumn { .. }
-            | Self::UnsupportedFormat { .. } => None,
-        }
-    }
-}
 
 /// Examples read from one source.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -214,7 +71,7 @@ fn check_mapping(mapping: &DataMapping, file: &str) -> Result<(), ReadError> {
 
 /// Builds a record from `(column, value)` pairs: one column gives a text record, several a
 /// named record (so both record modes work).
-fn make_record(mut fields: Vec<(String, String)>) -> Record {
+pub(crate) fn make_record(mut fields: Vec<(String, String)>) -> Record {
     if fields.len() == 1 {
         Record::Text(fields.pop().map(|(_, v)| v).unwrap_or_default())
     } else {
@@ -223,7 +80,7 @@ fn make_record(mut fields: Vec<(String, String)>) -> Record {
 }
 
 /// Opens a data file, naming it in the error.
-fn open_source(path: &Path) -> Result<(File, String), ReadError> {
+pub(crate) fn open_source(path: &Path) -> Result<(File, String), ReadError> {
     let name = path.display().to_string();
     File::open(path)
         .map(|file| (file, name.clone()))
@@ -236,73 +93,14 @@ pub fn read_csv(path: impl AsRef<Path>, mapping: &DataMapping) -> Result<Dataset
     read_csv_from(file, &name, mapping)
 }
 
-/// Passes reads through, remembering the last byte (so a missing final line break can be
-/// seen) and where the line breaks are (so errors name the right line).
+/// Reads CSV with a header row from `reader`; `source_name` names it in errors.
 ///
-/// The csv crate's own line numbers are one short for every CRLF line end, and a record's
-/// start byte can point at the line breaks before it; counting here is exact for both.
-struct Tracked<R> {
-    inner: R,
-    offset: u64,
-    last: Option<u8>,
-    /// `(offset, byte)` of each `\r` and `\n` not yet passed by [`Tracked::line_at`].
-    breaks: VecDeque<(u64, u8)>,
-    /// `\n` bytes before the breaks still in `breaks`.
-    newlines: u64,
-}
-
-impl<R> Tracked<R> {
-    fn new(inner: R) -> Self {
-        Self {
-            inner,
-            offset: 0,
-            last: None,
-            breaks: VecDeque::new(),
-            newlines: 0,
-        }
-    }
-
-    /// 1-based line of the record the csv crate says starts at `byte` (queries must not go
-    /// backwards). Line breaks at that byte belong to earlier lines: records never start with
-    /// one, since the csv crate skips empty lines.
-    fn line_at(&mut self, byte: u64) -> u64 {
-        let mut start = byte;
-        while let Some(&(at, b)) = self.breaks.front() {
-            if at > start {
-                break;
-            }
-            if at == start {
-                start += 1;
-            }
-            if b == b'\n' {
-                self.newlines += 1;
-            }
-            self.breaks.pop_front();
-        }
-        1 + self.newlines
-    }
-}
-
-impl<R: Read> Read for Tracked<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        for (i, &b) in buf[..n].iter().enumerate() {
-            if b == b'\n' || b == b'\r' {
-                self.breaks.push_back((self.offset + i as u64, b));
-            }
-        }
-        self.offset += n as u64;
-        if n > 0 {
-            self.last = Some(buf[n - 1]);
-        }
-        Ok(n)
-    }
-}
-
-/// Reads CSV with a header row from `reader`; `source_name` names it in errors. Header names
-/// are trimmed; every row must have as many columns as the header, and the input must end with
-/// a line break (a truncated file is an error, not a shorter last row). Rows whose label is
-/// empty are skipped and counted; without a label column in the mapping, examples have no label.
+/// CSV as users have it: header names and unquoted fields are trimmed, fields may be separated
+/// by a comma and a space (`a, "b, c"` is two fields: whitespace before an opening quote is
+/// skipped), line ends may be LF or CRLF, and the last row needs no final line break. Every row
+/// must have as many columns as the header, and a quoted field still open at the end of the
+/// input (a file cut inside it) is an error. Rows whose label is empty are skipped and counted;
+/// without a label column in the mapping, examples have no label.
 pub fn read_csv_from<R: Read>(
     reader: R,
     source_name: &str,
@@ -310,17 +108,8 @@ pub fn read_csv_from<R: Read>(
 ) -> Result<Dataset, ReadError> {
     check_mapping(mapping, source_name)?;
     let file = || source_name.to_owned();
-    let mut csv_reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(false)
-        .trim(csv::Trim::Headers)
-        .from_reader(Tracked::new(reader));
-    let headers: Vec<String> = csv_reader
-        .headers()
-        .map_err(|e| csv_error(e, source_name, |_| 1))?
-        .iter()
-        .map(str::to_owned)
-        .collect();
+    let mut rows = CsvRows::new(reader, source_name, b',')?;
+    let headers = rows.headers();
     let position = |column: &str| -> Result<usize, ReadError> {
         headers
             .iter()
@@ -328,7 +117,7 @@ pub fn read_csv_from<R: Read>(
             .ok_or_else(|| ReadError::MissingColumn {
                 file: file(),
                 column: column.to_owned(),
-                available: headers.clone(),
+                available: headers.to_vec(),
             })
     };
     let label_col = mapping.label.as_deref().map(position).transpose()?;
@@ -346,47 +135,7 @@ pub fn read_csv_from<R: Read>(
         ..Default::default()
     };
     let mut record = csv::StringRecord::new();
-    // line of the previous row when its last field ended with a line break (see `ends_open`)
-    let mut open_line = None;
-    // where the last row (or the header) starts
-    let mut last_line = 1;
-    loop {
-        match csv_reader.read_record(&mut record) {
-            Ok(false) => {
-                if let Some(line) = open_line {
-                    // the row swallowed the rest of the input and happened to have the right
-                    // column count
-                    return Err(ReadError::BadQuoting { file: file(), line });
-                }
-                if csv_reader
-                    .get_ref()
-                    .last
-                    .is_some_and(|b| b != b'\n' && b != b'\r')
-                {
-                    return Err(ReadError::Unterminated {
-                        file: file(),
-                        line: last_line,
-                    });
-                }
-                break;
-            }
-            Ok(true) => {}
-            Err(e) => {
-                // An unterminated quote swallows the rest of the input into one field, which
-                // usually surfaces as a wrong column count at the last row: say what happened.
-                if ends_open(&record) {
-                    let byte = record.position().map_or(0, csv::Position::byte);
-                    let line = csv_reader.get_mut().line_at(byte);
-                    return Err(ReadError::BadQuoting { file: file(), line });
-                }
-                let tracked = csv_reader.get_mut();
-                return Err(csv_error(e, source_name, |p| tracked.line_at(p.byte())));
-            }
-        }
-        let byte = record.position().map_or(0, csv::Position::byte);
-        let line = csv_reader.get_mut().line_at(byte);
-        last_line = line;
-        open_line = ends_open(&record).then_some(line);
+    while rows.next_row(&mut record)?.is_some() {
         let get = |i: usize| record.get(i).unwrap_or_default().to_owned();
         let label = match label_col {
             Some(i) => {
@@ -410,46 +159,6 @@ pub fn read_csv_from<R: Read>(
         dataset.examples.push(example);
     }
     Ok(dataset)
-}
-
-/// Heuristic for an unterminated quote at the end of input: the csv crate accepts it and returns
-/// the rest of the input as the last field, which then ends with the file's final line break
-/// (a properly closed quoted field practically never does).
-fn ends_open(record: &csv::StringRecord) -> bool {
-    record
-        .iter()
-        .next_back()
-        .is_some_and(|f| f.ends_with('\n') || f.ends_with('\r'))
-}
-
-fn csv_error(
-    e: csv::Error,
-    file: &str,
-    mut line_of: impl FnMut(&csv::Position) -> u64,
-) -> ReadError {
-    let file = file.to_owned();
-    match e.into_kind() {
-        csv::ErrorKind::Io(source) => ReadError::Io { file, source },
-        csv::ErrorKind::Utf8 { pos, .. } => ReadError::InvalidUtf8 {
-            file,
-            line: pos.as_ref().map_or(1, &mut line_of),
-        },
-        csv::ErrorKind::UnequalLengths {
-            pos,
-            expected_len,
-            len,
-        } => ReadError::ColumnCount {
-            file,
-            line: pos.as_ref().map_or(0, &mut line_of),
-            expected: expected_len,
-            found: len,
-        },
-        other => ReadError::Csv {
-            file,
-            line: 0,
-            message: format!("{other:?}"),
-        },
-    }
 }
 
 /// Reads a JSON-lines file; see [`read_jsonl_from`].
@@ -585,6 +294,7 @@ pub fn read_dataset(path: impl AsRef<Path>, mapping: &DataMapping) -> Result<Dat
         Some("jsonl") | Some("json") => read_jsonl(path, mapping),
         _ => Err(ReadError::UnsupportedFormat {
             file: path.display().to_string(),
+            expected: "a .csv or .jsonl file",
         }),
     }
 }
@@ -696,6 +406,46 @@ joshua,nguyen,11,beattie crescent,altona,casino,3029,vic,19240622,8948695,josgua
         )
         .unwrap();
         assert_eq!(ds.examples[0].record1, Record::Text("1\n2".into()));
+    }
+
+    #[test]
+    fn csv_as_users_have_it() {
+        let m = DataMapping::new("y", ["a", "b"], ["c"]);
+        // FEBRL's comma-and-space separators, a quoted field after the space, no final newline
+        let text = "a, b, c, y\n anna , \"smith, jr\" ,  x y , 1\nbob,\" spaced \",\"\",0";
+        let ds = csv(text, &m).unwrap();
+        assert_eq!(ds.len(), 2);
+        assert_eq!(ds.examples[0].record1.values(), ["anna", "smith, jr"]);
+        assert_eq!(ds.examples[0].record2, Record::Text("x y".into()));
+        assert_eq!(ds.examples[0].label.as_deref(), Some("1"));
+        // spaces inside quotes are kept exactly
+        assert_eq!(ds.examples[1].record1.values(), ["bob", " spaced "]);
+        assert_eq!(ds.examples[1].record2, Record::Text("".into()));
+        assert_eq!(ds.examples[1].label.as_deref(), Some("0"));
+        // CRLF, an embedded newline and escaped quotes in a quoted field after a space
+        let text = "a,b,c,y\r\n1, \"say \"\"hi\"\"\r\nthere\", 3, 1\r\n";
+        let ds = csv(text, &m).unwrap();
+        assert_eq!(
+            ds.examples[0].record1.values(),
+            ["1", "say \"hi\"\r\nthere"]
+        );
+        assert_eq!(ds.examples[0].record2, Record::Text("3".into()));
+        // a tab between fields counts as whitespace too
+        let ds = csv("a,b,c,y\n1,\t\"2\"\t,3,4\n", &m).unwrap();
+        assert_eq!(ds.examples[0].record1.values(), ["1", "2"]);
+        // errors after a comma-space row still name their line
+        let err = csv("a, b, c, y\n1, 2, 3, 4\n1, 2, 3\n", &m).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ReadError::ColumnCount {
+                    line: 3,
+                    found: 3,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
