@@ -5,6 +5,9 @@
 //! - [`record`]: records (text, fields, named fields), record modes, labelled pairs.
 //! - [`indexer`] / [`batch`] / [`bucketing`]: ids, padded batches, length bucketing.
 //! - [`mapping`] / [`reader`]: CSV and JSONL readers mapping columns to pairs.
+//! - [`table`]: whole tables (CSV, TSV, JSON lines, Parquet) as records with ids, for
+//!   deduplication and linkage.
+//! - [`read_error`]: the readers' error, naming the file and the line.
 //!
 //! ```
 //! use biome_core::*;
@@ -33,11 +36,15 @@ pub mod bucketing;
 mod csv_input;
 mod csv_rows;
 pub mod indexer;
+mod json_row;
 pub mod label;
 pub mod mapping;
+#[cfg(feature = "parquet")]
+mod parquet_rows;
 pub mod read_error;
 pub mod reader;
 pub mod record;
+pub mod table;
 pub mod tokenizer;
 pub mod vocabulary;
 
@@ -53,6 +60,12 @@ pub use reader::{
     Dataset, ReadError, read_csv, read_csv_from, read_dataset, read_jsonl, read_jsonl_from,
 };
 pub use record::{PairExample, Record, RecordError, RecordMode};
+#[cfg(feature = "parquet")]
+pub use table::read_table_parquet;
+pub use table::{
+    Table, TableRecords, read_table, read_table_csv_from, read_table_jsonl_from,
+    read_table_tsv_from, table_records,
+};
 pub use tokenizer::{Tokenizer, TokenizerConfig, characters};
 pub use vocabulary::{
     LABELS, NamespaceOptions, OOV_INDEX, OOV_TOKEN, PADDING_INDEX, PADDING_TOKEN, TOKEN_CHARACTERS,

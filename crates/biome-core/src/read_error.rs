@@ -133,8 +133,16 @@ pub enum ReadError {
         /// The repeated column name.
         column: String,
     },
-    /// A row's id is empty (or whitespace).
-    #[error("{file}, line {line}: the id (column {column:?}) is empty")]
+    /// No field columns were given to build records from.
+    #[error("{file}: no columns given to compare; available columns: {}", .available.join(", "))]
+    NoFields {
+        /// The file.
+        file: String,
+        /// The table's columns.
+        available: Vec<String>,
+    },
+    /// A row's id (or true entity id) is empty (or whitespace).
+    #[error("{file}, line {line}: empty value in the id column {column:?}")]
     EmptyId {
         /// The file.
         file: String,
@@ -185,6 +193,7 @@ impl ReadError {
             | Self::UnsupportedFormat { .. }
             | Self::EmptyTable { .. }
             | Self::DuplicateColumn { .. }
+            | Self::NoFields { .. }
             | Self::Parquet { .. } => None,
         }
     }
