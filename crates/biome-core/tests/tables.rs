@@ -59,6 +59,14 @@ fn csv_quotes_after_a_space_crlf_embedded_newlines_and_escaped_quotes() {
 }
 
 #[test]
+fn csv_with_a_byte_order_mark_before_a_quoted_header() {
+    // as Excel's "CSV UTF-8" writes it
+    let table = csv("\u{feff}\"id\", name\r\n1, \"a\"\r\n").unwrap();
+    assert_eq!(table.columns, ["id", "name"]);
+    assert_eq!(table.rows, [strings(&["1", "a"])]);
+}
+
+#[test]
 fn tsv_splits_on_tabs_only() {
     let table =
         read_table_tsv_from("id\tname\n1\t anna , b \n2\t\"x\ty\"\n".as_bytes(), "t.tsv").unwrap();
