@@ -34,6 +34,9 @@ enum State {
     QuoteInQuoted,
 }
 
+/// The UTF-8 byte-order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// Size of the chunks read from the inner reader.
 const CHUNK: usize = 8 * 1024;
 
@@ -51,17 +54,22 @@ pub(crate) struct CsvInput<R> {
     out_at: usize,
     chunk: Vec<u8>,
     at_end: bool,
-    /// `\n` bytes seen in the input so far.
-    input_newlines: u64,
+    /// Whether the start of the input has been looked at for a byte-order mark.
+    started: bool,
+    /// Line ends seen in the input so far: `\r\n`, `\n` or a lone `\r` (the csv crate ends
+    /// a row at each, so a line number counts them all).
+    input_lines: u64,
+    /// Whether the last input byte was a `\r` (then a `\n` completes its line end).
+    after_cr: bool,
     /// 1-based line where the current (or last) row starts.
     row_line: u64,
     /// Bytes handed out so far: offsets the csv crate's positions refer to.
     offset: u64,
-    /// `(offset, byte)` of each `\r` and `\n` handed out and not yet passed by
+    /// `(offset, line ends up to it)` of each `\r` and `\n` handed out and not yet passed by
     /// [`CsvInput::line_at`].
-    breaks: VecDeque<(u64, u8)>,
-    /// `\n` bytes before the breaks still in `breaks`.
-    newlines: u64,
+    breaks: VecDeque<(u64, u64)>,
+    /// Line ends before the breaks still in `breaks`.
+    lines_passed: u64,
 }
 
 impl<R> CsvInput<R> {
@@ -76,11 +84,13 @@ impl<R> CsvInput<R> {
             out_at: 0,
             chunk: vec![0; CHUNK],
             at_end: false,
-            input_newlines: 0,
+            started: false,
+            input_lines: 0,
+            after_cr: false,
             row_line: 1,
             offset: 0,
             breaks: VecDeque::new(),
-            newlines: 0,
+            lines_passed: 0,
         }
     }
 
@@ -99,26 +109,24 @@ impl<R> CsvInput<R> {
     /// crate skips empty lines.
     pub(crate) fn line_at(&mut self, byte: u64) -> u64 {
         let mut start = byte;
-        while let Some(&(at, b)) = self.breaks.front() {
+        while let Some(&(at, lines)) = self.breaks.front() {
             if at > start {
                 break;
             }
             if at == start {
                 start += 1;
             }
-            if b == b'\n' {
-                self.newlines += 1;
-            }
+            self.lines_passed = lines;
             self.breaks.pop_front();
         }
-        1 + self.newlines
+        1 + self.lines_passed
     }
 
     fn emit(&mut self, b: u8) {
         if b == b'\n' || b == b'\r' {
             // `out` is only filled once all of it has been handed out
             self.breaks
-                .push_back((self.offset + self.out.len() as u64, b));
+                .push_back((self.offset + self.out.len() as u64, self.input_lines));
         }
         self.out.push(b);
     }
@@ -135,13 +143,14 @@ impl<R> CsvInput<R> {
     fn push(&mut self, b: u8) {
         let line_end = b == b'\n' || b == b'\r';
         let blank = (b == b' ' || b == b'\t') && b != self.delimiter;
-        if b == b'\n' {
-            self.input_newlines += 1;
-        }
         if self.state == State::LineStart && !line_end {
-            self.row_line = 1 + self.input_newlines;
+            self.row_line = 1 + self.input_lines;
             self.state = State::FieldStart;
         }
+        if b == b'\r' || (b == b'\n' && !self.after_cr) {
+            self.input_lines += 1;
+        }
+        self.after_cr = b == b'\r';
         match self.state {
             State::Quoted => {
                 self.emit(b);
@@ -196,18 +205,68 @@ impl<R: Read> Read for CsvInput<R> {
             }
             self.out.clear();
             self.out_at = 0;
-            let n = self.inner.read(&mut self.chunk)?;
+            let mut n = self.inner.read(&mut self.chunk)?;
+            if !self.started {
+                // A UTF-8 byte-order mark (Excel writes one) is not part of the first field:
+                // dropped here, so that a quote after it still opens a quoted field.
+                while n > 0 && n < BOM.len() && self.chunk[..n] == BOM[..n] {
+                    let more = self.inner.read(&mut self.chunk[n..])?;
+                    if more == 0 {
+                        break;
+                    }
+                    n += more;
+                }
+                self.started = true;
+                if self.chunk[..n].starts_with(BOM) {
+                    self.chunk.copy_within(BOM.len()..n, 0);
+                    n -= BOM.len();
+                    if n == 0 {
+                        // the read held only the mark: not the end of the input
+                        continue;
+                    }
+                }
+            }
             if n == 0 {
                 // whitespace after the last field's text ends with the field
                 self.pending.clear();
                 self.at_end = true;
                 continue;
             }
-            for i in 0..n {
-                let b = self.chunk[i];
-                self.push(b);
+            let chunk = std::mem::take(&mut self.chunk);
+            let mut i = 0;
+            while i < n {
+                // Most bytes are field text that changes no state: pass runs of them on whole.
+                let run = self.plain_run(&chunk[i..n]);
+                if run > 0 {
+                    self.flush_pending();
+                    self.out.extend_from_slice(&chunk[i..i + run]);
+                    self.after_cr = false;
+                    i += run;
+                } else {
+                    self.push(chunk[i]);
+                    i += 1;
+                }
             }
+            self.chunk = chunk;
         }
+    }
+}
+
+impl<R> CsvInput<R> {
+    /// How many leading bytes of `bytes` are text inside the current field that [`Self::push`]
+    /// would pass on one by one without changing any state: no quote, line break, delimiter
+    /// or (outside quotes) whitespace.
+    fn plain_run(&self, bytes: &[u8]) -> usize {
+        let end = match self.state {
+            State::Quoted => bytes
+                .iter()
+                .position(|&b| b == b'"' || b == b'\n' || b == b'\r'),
+            State::Unquoted => bytes.iter().position(|&b| {
+                b == self.delimiter || b == b'\n' || b == b'\r' || b == b' ' || b == b'\t'
+            }),
+            State::LineStart | State::FieldStart | State::QuoteInQuoted => return 0,
+        };
+        end.unwrap_or(bytes.len())
     }
 }
 
@@ -270,6 +329,82 @@ mod tests {
     }
 
     #[test]
+    fn a_byte_order_mark_is_dropped_even_when_read_byte_by_byte() {
+        assert_eq!(
+            filtered("\u{feff}\"id\", x\n", b','),
+            ("\"id\",x\n".to_owned(), None)
+        );
+        // one byte per read
+        let text = "\u{feff}\"a\nb\",c\n";
+        let mut one = [0u8; 1];
+        let mut out = Vec::new();
+        let mut slow = CsvInput::new(OneByte(text.as_bytes()), b',');
+        while slow.read(&mut one).unwrap() == 1 {
+            out.push(one[0]);
+        }
+        assert_eq!(out, b"\"a\nb\",c\n");
+        assert_eq!(
+            filtered(text, b','),
+            (String::from_utf8(out).unwrap(), None)
+        );
+        // only at the start; and a lone start of one is text
+        assert_eq!(filtered("a\n\u{feff}b\n", b',').0, "a\n\u{feff}b\n");
+        let mut cut = Vec::new();
+        CsvInput::new(OneByte(b"\xEF\xBB"), b',')
+            .read_to_end(&mut cut)
+            .unwrap();
+        assert_eq!(cut, b"\xEF\xBB");
+    }
+
+    #[test]
+    fn runs_passed_on_whole_match_byte_by_byte_across_chunks() {
+        // fields longer than a chunk, with quotes, spaces, tabs and line breaks near its edges
+        let mut text = String::new();
+        for i in 0..700 {
+            let long = "x".repeat(i * 37 % 300);
+            text += &format!("{long} a ,  \"q {long}\"\"\r\n{i}\" ,\t{long}\tb\"c , \"\" \r\n \n");
+        }
+        text += "\"open";
+        let mut input = CsvInput::new(text.as_bytes(), b',');
+        let mut out = Vec::new();
+        input.read_to_end(&mut out).unwrap();
+        let lines: Vec<u64> = (0..out.len() as u64).map(|b| input.line_at(b)).collect();
+        let fast = (out, lines, input.open_quote_line());
+        // the reference: every byte through `push`, as if no run were ever found
+        let mut reference = CsvInput::new(&b""[..], b',');
+        for &b in text.as_bytes() {
+            reference.push(b);
+        }
+        reference.pending.clear();
+        reference.at_end = true;
+        let out = std::mem::take(&mut reference.out);
+        let lines: Vec<u64> = (0..out.len() as u64)
+            .map(|b| reference.line_at(b))
+            .collect();
+        let by_byte = (out, lines, reference.open_quote_line());
+        assert!(fast.0.len() > 2 * CHUNK);
+        assert_eq!(fast, by_byte);
+        assert_eq!(fast.2, Some(1 + 3 * 700));
+    }
+
+    /// A reader that hands out one byte per read.
+    struct OneByte<'a>(&'a [u8]);
+
+    impl Read for OneByte<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let Some((&first, rest)) = self.0.split_first() else {
+                return Ok(0);
+            };
+            if buf.is_empty() {
+                return Ok(0);
+            }
+            buf[0] = first;
+            self.0 = rest;
+            Ok(1)
+        }
+    }
+
+    #[test]
     fn line_breaks_are_located_in_what_was_passed_on() {
         let mut input = CsvInput::new("a ,  b\r\n  c,d\n".as_bytes(), b',');
         let mut out = Vec::new();
@@ -277,5 +412,13 @@ mod tests {
         assert_eq!(out, b"a,b\r\nc,d\n");
         assert_eq!(input.line_at(0), 1);
         assert_eq!(input.line_at(5), 2);
+        // a lone `\r` ends a line too (the csv crate ends a row there), `\r\n` once
+        let mut input = CsvInput::new("a\rb\r\n\"c\rd\"\n\ne".as_bytes(), b',');
+        input.read_to_end(&mut out).unwrap();
+        assert_eq!(input.line_at(2), 2);
+        assert_eq!(input.line_at(5), 3);
+        assert_eq!(input.line_at(12), 6);
+        let (_, open) = filtered("a\r\"b", b',');
+        assert_eq!(open, Some(2));
     }
 }

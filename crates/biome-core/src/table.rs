@@ -5,9 +5,27 @@
 //! [`table_records`] picks the id column, the fields to compare and the optional true entity
 //! ids, and checks the ids. Like the pair readers, every problem is a [`ReadError`] naming the
 //! file and the 1-based line (for Parquet, the 1-based row number).
+//!
+//! ```
+//! use biome_core::{Record, read_table_csv_from, table_records};
+//!
+//! // FEBRL's export style: comma-and-space separators, no final line break
+//! let csv = "rec_id, given_name, surname\n\
+//!            rec-1-org, anna, \"meyer, jr\"\n\
+//!            rec-1-dup-0, ana, meier";
+//! let table = read_table_csv_from(csv.as_bytes(), "people.csv").unwrap();
+//! assert_eq!(table.columns, ["rec_id", "given_name", "surname"]);
+//! let fields = ["given_name".to_owned(), "surname".to_owned()];
+//! let people = table_records(&table, "rec_id", &fields, None).unwrap();
+//! assert_eq!(people.ids, ["rec-1-org", "rec-1-dup-0"]);
+//! assert_eq!(
+//!     people.records[0],
+//!     Record::named([("given_name", "anna"), ("surname", "meyer, jr")])
+//! );
+//! ```
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
@@ -64,9 +82,9 @@ impl Table {
 
     /// The table, checked: it has rows, and no column name appears twice.
     fn checked(self) -> Result<Self, ReadError> {
-        let mut seen = HashMap::with_capacity(self.columns.len());
+        let mut seen = HashSet::with_capacity(self.columns.len());
         for column in &self.columns {
-            if seen.insert(column.as_str(), ()).is_some() {
+            if !seen.insert(column.as_str()) {
                 return Err(ReadError::DuplicateColumn {
                     file: self.source.clone(),
                     column: column.clone(),

@@ -1,8 +1,6 @@
 //! The table readers (CSV, TSV, JSON lines, Parquet) and `table_records`, through the public
 //! API: each quirk of real files, and each bad input with the error it must give.
 
-use std::path::Path;
-
 use biome_core::{
     ReadError, Record, Table, read_table, read_table_csv_from, read_table_jsonl_from,
     read_table_tsv_from, table_records,
@@ -58,6 +56,14 @@ fn csv_quotes_after_a_space_crlf_embedded_newlines_and_escaped_quotes() {
     assert_eq!(table.rows[2], ["3", "two\r\nlines", ""]);
     // the blank line is skipped but counted
     assert_eq!(table.lines, [2, 4, 5]);
+}
+
+#[test]
+fn csv_with_a_byte_order_mark_before_a_quoted_header() {
+    // as Excel's "CSV UTF-8" writes it
+    let table = csv("\u{feff}\"id\", name\r\n1, \"a\"\r\n").unwrap();
+    assert_eq!(table.columns, ["id", "name"]);
+    assert_eq!(table.rows, [strings(&["1", "a"])]);
 }
 
 #[test]
@@ -260,15 +266,25 @@ fn read_table_by_extension() {
     }
     let err = read_table(write("a.txt", "id\n1\n")).unwrap_err();
     assert!(matches!(err, ReadError::UnsupportedFormat { .. }), "{err}");
-    assert!(err.to_string().contains(".csv, .tsv, .jsonl"), "{err}");
+    assert!(err.to_string().contains(".tsv"), "{err}");
+    assert!(err.to_string().contains(".jsonl"), "{err}");
+    #[cfg(not(feature = "parquet"))]
+    {
+        let err = read_table(write("a.parquet", "PAR1")).unwrap_err();
+        assert!(matches!(err, ReadError::UnsupportedFormat { .. }), "{err}");
+        assert!(err.to_string().contains("`parquet` feature"), "{err}");
+    }
     let err = read_table(dir.path().join("missing.csv")).unwrap_err();
     assert!(matches!(err, ReadError::Io { .. }), "{err}");
     assert!(err.to_string().contains("missing.csv"), "{err}");
 }
 
+/// Parquet files written here with the parquet crate's writer (the dependency of the `parquet`
+/// feature), and two fixtures that pyarrow wrote (see `fixtures/make_parquet_fixtures.py`).
 #[cfg(feature = "parquet")]
-mod parquet {
+mod parquet_files {
     use std::fs::File;
+    use std::path::Path;
     use std::sync::Arc;
 
     use parquet::basic::Compression;

@@ -1,6 +1,7 @@
-//! Fuzzing with proptest (cargo-fuzz needs a nightly toolchain): the tokenizer and the CSV and
-//! JSONL readers get arbitrary and mutated input and must answer with tokens, a dataset or a
-//! typed error — never a panic, never a silently shortened dataset.
+//! Fuzzing with proptest (cargo-fuzz needs a nightly toolchain): the tokenizer, the CSV and
+//! JSONL readers and the table readers get arbitrary and mutated input and must answer with
+//! tokens, a dataset, a table or a typed error — never a panic, never a silently shortened
+//! dataset.
 //!
 //! Cases per target come from `BIOME_FUZZ_CASES` (small by default, so CI stays fast); see
 //! RELIABILITY.md for the counts run locally.
@@ -8,6 +9,7 @@
 mod csv_reader;
 mod jsonl_reader;
 mod mutate;
+mod tables;
 mod tokenizer;
 mod truncation;
 
