@@ -258,6 +258,9 @@ pub struct SequencePairClassifier {
     labels: Vec<String>,
     #[module(skip)]
     class_weights: Option<Vec<f32>>,
+    /// The hard-negative term: the non-match label's index and the term's weight.
+    #[module(skip)]
+    hard_negatives: Option<(usize, f32)>,
 }
 
 impl SequencePairClassifier {
@@ -270,12 +273,33 @@ impl SequencePairClassifier {
         device: &Device,
     ) -> Result<(Self, Vec<PretrainedReport>), ModelError> {
         let parts = build_parts(config, vocab, labels, 2, weights, device)?;
+        let hard_negatives = config
+            .hard_negatives
+            .as_ref()
+            .map(|h| {
+                let index = labels.iter().position(|l| *l == h.label).ok_or_else(|| {
+                    ModelError::Config(format!(
+                        "hard_negatives.label {:?} is not a label; the labels are {}",
+                        h.label,
+                        labels.join(", ")
+                    ))
+                })?;
+                if !(h.weight.is_finite() && h.weight >= 0.0) {
+                    return Err(ModelError::Config(format!(
+                        "hard_negatives.weight {} must be a finite number ≥ 0",
+                        h.weight
+                    )));
+                }
+                Ok((index, h.weight))
+            })
+            .transpose()?;
         let model = Self {
             encoder: parts.encoder,
             output: parts.output,
             combination: config.pair_combination,
             labels: labels.to_vec(),
             class_weights: parts.class_weights,
+            hard_negatives,
         };
         Ok((initialised(model, config, weights)?, parts.reports))
     }
@@ -311,10 +335,12 @@ impl SequencePairClassifier {
         // Both sides in one pass through the shared encoder: half the ops, GEMMs twice as
         // tall, and one embedding gradient instead of two to build and add. Exact, because
         // padding never changes an encoding (and tested against two passes).
+        let mut ids = None;
         let (u, v) = match record1.stacked_with(record2) {
             Some(both) => {
                 let b = record1.batch_size();
                 let h = self.encoder.forward(&both)?;
+                ids = Some(both.token_rows());
                 (h.clone().slice_dim(0, 0..b), h.slice_dim(0, b..2 * b))
             }
             None => (
@@ -322,13 +348,41 @@ impl SequencePairClassifier {
                 self.encoder.forward(record2)?,
             ),
         };
+        // Hard negatives need both sides' ids on one shape, which stacking gives.
+        let negatives = match (self.hard_negatives, &labels, ids) {
+            (Some(term), Some(_), Some(ids)) if record1.batch_size() > 1 => {
+                Some((term, self.hard_negative_loss(&u, &v, ids, term.0)))
+            }
+            _ => None,
+        };
         let features = combine(self.combination, u, v);
-        Ok(head(
+        let mut out = head(
             &self.output,
             features,
             labels,
             self.class_weights.as_deref(),
-        ))
+        );
+        if let Some(((_, weight), extra)) = negatives {
+            out.loss = out.loss.map(|loss| loss + extra.mul_scalar(weight));
+        }
+        Ok(out)
+    }
+
+    /// The hard-negative term `[1]` of a batch (see [`crate::hard_negatives`]).
+    pub fn hard_negative_loss(
+        &self,
+        u: &Tensor<2>,
+        v: &Tensor<2>,
+        ids: Tensor<2, Int>,
+        label: usize,
+    ) -> Tensor<1> {
+        let shared = crate::hard_negatives::shared_records(ids);
+        let (index, valid) = crate::hard_negatives::hardest(u.clone(), v.clone(), shared);
+        let negative = v.clone().select(0, index);
+        let logits = self
+            .output
+            .forward(combine(self.combination, u.clone(), negative));
+        crate::hard_negatives::negative_loss(logits, valid, label)
     }
 
     shared_api!();

@@ -74,6 +74,10 @@ pub struct ClassifierConfig {
     /// How the two record vectors are combined (pair classifier only).
     #[serde(default)]
     pub pair_combination: PairCombination,
+    /// An in-batch hard-negative term in the training loss (pair classifier only; off by
+    /// default): see [`crate::hard_negatives`].
+    #[serde(default)]
+    pub hard_negatives: Option<crate::HardNegativesConfig>,
 }
 
 /// The record encoder part of a [`ClassifierConfig`], resolved for an input size.
@@ -102,6 +106,7 @@ impl ClassifierConfig {
             regularizer: vec![],
             loss_weights: None,
             pair_combination: PairCombination::default(),
+            hard_negatives: None,
         }
     }
 

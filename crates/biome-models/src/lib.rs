@@ -7,6 +7,7 @@ pub mod classifier;
 pub mod config;
 pub mod decode;
 pub mod error;
+pub mod hard_negatives;
 pub mod initializer;
 pub mod loss;
 pub mod metrics;
@@ -21,6 +22,7 @@ pub use classifier::{
     int_values, label_tensor,
 };
 pub use config::{ClassifierConfig, PairCombination};
+pub use hard_negatives::HardNegativesConfig;
 pub use decode::{Prediction, decode};
 pub use error::ModelError;
 pub use initializer::{InitScheme, InitializerRule, apply_initializers};

@@ -55,6 +55,17 @@ impl RecordTensors {
         }
     }
 
+    /// `[B, L]`: each record's word ids in one row (fields one after another).
+    pub fn token_rows(&self) -> Tensor<2, Int> {
+        match self {
+            Self::Single { tokens, .. } => tokens.clone(),
+            Self::Multi { tokens, .. } => {
+                let [b, f, t] = tokens.dims();
+                tokens.clone().reshape([b, f * t])
+            }
+        }
+    }
+
     /// Rows in the batch.
     pub fn batch_size(&self) -> usize {
         match self {
