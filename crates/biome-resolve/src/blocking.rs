@@ -135,9 +135,8 @@ pub fn link_pairs(
         if lefts.len().max(rights.len()) > max_block {
             stats.dropped_blocks += 1;
             stats.dropped_pairs += count;
-            stats.largest_dropped_block = stats
-                .largest_dropped_block
-                .max(lefts.len() + rights.len());
+            stats.largest_dropped_block =
+                stats.largest_dropped_block.max(lefts.len() + rights.len());
             continue;
         }
         stats.blocks += 1;
@@ -211,7 +210,9 @@ mod tests {
     #[test]
     fn rules_parse_and_reject_empty_columns() {
         assert_eq!(
-            BlockingRule::parse("postcode, date_of_birth").unwrap().columns,
+            BlockingRule::parse("postcode, date_of_birth")
+                .unwrap()
+                .columns,
             vec!["postcode", "date_of_birth"]
         );
         assert_eq!(BlockingRule::parse(""), None);

@@ -136,7 +136,10 @@ impl Candidates {
 
     /// Pairs proposed by `source` (alone or with the other).
     pub fn count(&self, source: Source) -> usize {
-        self.pairs.iter().filter(|p| p.source.contains(source)).count()
+        self.pairs
+            .iter()
+            .filter(|p| p.source.contains(source))
+            .count()
     }
 }
 
@@ -174,7 +177,10 @@ mod tests {
                 (2, 3, true, true),
             ]
         );
-        assert_eq!((c.count(Source::NEIGHBOURS), c.count(Source::BLOCKING)), (3, 2));
+        assert_eq!(
+            (c.count(Source::NEIGHBOURS), c.count(Source::BLOCKING)),
+            (3, 2)
+        );
     }
 
     #[test]

@@ -68,7 +68,10 @@ fn sizes(ids: impl IntoIterator<Item = u32>) -> HashMap<u32, u64> {
 
 /// Pairs of records of one entity in a table.
 pub fn true_pair_count(entities: &[u32]) -> u64 {
-    sizes(entities.iter().copied()).into_values().map(choose2).sum()
+    sizes(entities.iter().copied())
+        .into_values()
+        .map(choose2)
+        .sum()
 }
 
 /// (left, right) pairs of one entity across two tables.
@@ -206,10 +209,16 @@ mod tests {
         let right = [0, 0, 5];
         assert_eq!(true_link_count(&left, &right), 2);
         let s = link_pair_scores([(0, 0), (0, 1), (1, 2)], &left, &right);
-        assert_eq!((s.counts.correct, s.counts.predicted, s.counts.true_pairs), (2, 3, 2));
+        assert_eq!(
+            (s.counts.correct, s.counts.predicted, s.counts.true_pairs),
+            (2, 3, 2)
+        );
         // clusters: {L0, R0}, {L1, R1}, {L2}, {R2}
         let c = link_cluster_scores(&[0, 1, 2], &[0, 1, 3], &left, &right);
-        assert_eq!((c.counts.correct, c.counts.predicted, c.counts.true_pairs), (1, 2, 2));
+        assert_eq!(
+            (c.counts.correct, c.counts.predicted, c.counts.true_pairs),
+            (1, 2, 2)
+        );
     }
 
     #[test]

@@ -21,7 +21,11 @@ impl VectorSet {
     /// # Panics
     /// When `dim` is 0 or does not divide `data.len()` (a caller's bug, not user input).
     pub fn new(dim: usize, mut data: Vec<f32>) -> Self {
-        assert!(dim > 0 && data.len() % dim == 0, "{} values, dim {dim}", data.len());
+        assert!(
+            dim > 0 && data.len() % dim == 0,
+            "{} values, dim {dim}",
+            data.len()
+        );
         for row in data.chunks_mut(dim) {
             let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
             if norm > 0.0 {
@@ -173,12 +177,20 @@ mod tests {
         for (n, m, dim, k) in [(37, 37, 5, 4), (50, 13, 9, 7), (3, 20, 2, 5)] {
             let db = random(n, dim, &mut rng);
             let same = n == m;
-            let q = if same { db.clone() } else { random(m, dim, &mut rng) };
+            let q = if same {
+                db.clone()
+            } else {
+                random(m, dim, &mut rng)
+            };
             let got: Vec<Vec<u32>> = nearest_neighbours(&set(&db), &set(&q), k, same)
                 .into_iter()
                 .map(|r| r.into_iter().map(|(j, _)| j).collect())
                 .collect();
-            assert_eq!(got, reference(&db, &q, k, same), "n {n} m {m} dim {dim} k {k}");
+            assert_eq!(
+                got,
+                reference(&db, &q, k, same),
+                "n {n} m {m} dim {dim} k {k}"
+            );
         }
     }
 
@@ -188,7 +200,11 @@ mod tests {
         let nn = nearest_neighbours(&db, &db, 5, true);
         assert_eq!(nn[0], vec![(1, 1.0), (2, 0.0)]);
         assert_eq!(nn[2].len(), 2);
-        assert!(nn.iter().enumerate().all(|(i, r)| r.iter().all(|&(j, _)| j as usize != i)));
+        assert!(
+            nn.iter()
+                .enumerate()
+                .all(|(i, r)| r.iter().all(|&(j, _)| j as usize != i))
+        );
     }
 
     #[test]
