@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -20,7 +20,7 @@ pub struct ApiError {
     /// The body: an object with at least `error`.
     pub body: Value,
     /// Headers beyond the content type (`Retry-After`, `Connection: close`).
-    pub headers: HeaderMap,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl ApiError {
@@ -29,7 +29,7 @@ impl ApiError {
         Self {
             status,
             body: json!({ "error": message.into() }),
-            headers: HeaderMap::new(),
+            headers: Vec::new(),
         }
     }
 
@@ -66,12 +66,12 @@ impl ApiError {
         .with("limit", "body_timeout_ms")
         .with("max", ms);
         e.headers
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            .push((header::CONNECTION, HeaderValue::from_static("close")));
         e
     }
 
     fn retry_after(mut self, seconds: u32) -> Self {
-        self.headers.insert(header::RETRY_AFTER, seconds.into());
+        self.headers.push((header::RETRY_AFTER, seconds.into()));
         self
     }
 
@@ -128,7 +128,10 @@ impl From<BodyError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = json_response(self.status, &self.body);
-        response.headers_mut().extend(self.headers);
+        let headers = response.headers_mut();
+        for (name, value) in self.headers {
+            headers.insert(name, value);
+        }
         response
     }
 }
