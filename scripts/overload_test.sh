@@ -28,6 +28,7 @@ SINGLE_LEVELS=${SINGLE_LEVELS:-"1 4 16 32 64"}
 ARRAY_LEVELS=${ARRAY_LEVELS:-"1 2 4 8"}
 OVERLOAD_CONNECTIONS=${OVERLOAD_CONNECTIONS:-640}
 OVERLOAD_S=${OVERLOAD_S:-30}
+OVERLOAD_BODY=${OVERLOAD_BODY:-pair}   # or array64
 SLOW_CONNECTIONS=${SLOW_CONNECTIONS:-500}
 SLOW_S=${SLOW_S:-20}
 RELOAD_S=${RELOAD_S:-30}
@@ -146,18 +147,18 @@ fi
 if [[ "$PHASES" == *overload* ]]; then
   start_server runs/load-test-demo/model
   echo
-  echo "## overload: $OVERLOAD_CONNECTIONS connections for ${OVERLOAD_S} s"
+  echo "## overload: $OVERLOAD_CONNECTIONS connections posting $OVERLOAD_BODY for ${OVERLOAD_S} s"
   rss0=$(awk '/VmRSS/ {print $2}' "/proc/$server_pid/status")
   python3 scripts/probe.py --port "$PORT" --seconds "$OVERLOAD_S" --interval 0.05 --body-file "$work/pair.json" >"$work/probe.txt" &
   probe=$!
-  out=$(run_wrk "$OVERLOAD_CONNECTIONS" "$OVERLOAD_S" "$work/pair.lua")
+  out=$(run_wrk "$OVERLOAD_CONNECTIONS" "$OVERLOAD_S" "$work/$OVERLOAD_BODY.lua")
   wait "$probe"
   t0=$(date +%s.%N)
   health=$(curl -s -m 5 "http://127.0.0.1:$PORT/health")
   t1=$(date +%s.%N)
   echo "| body | connections | req/s | p50 (ms) | p99 (ms) | socket errors c/r/w/t | statuses |"
   echo "|---|---:|---:|---:|---:|---:|---|"
-  row "1 pair" "$OVERLOAD_CONNECTIONS" "$out"
+  row "$OVERLOAD_BODY" "$OVERLOAD_CONNECTIONS" "$out"
   echo "probe client (one request per 50 ms, its own connection): $(cat "$work/probe.txt")"
   echo "RSS: $rss0 kB before, peak (VmHWM) $(awk '/VmHWM/ {print $2}' "/proc/$server_pid/status") kB"
   echo "/health right after: $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f ms", (b - a) * 1e3 }'): $health"

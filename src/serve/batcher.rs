@@ -61,9 +61,10 @@ impl Default for BatchOptions {
 }
 
 impl BatchOptions {
-    /// The default queue bound: two full batches. On the demo model with 2 cores a 256-pair
-    /// batch runs in about 50 ms (BENCHMARKS.md), so a request accepted into a full queue
-    /// waits about two model runs (~100 ms) before its own; a deeper queue only adds latency
+    /// The default queue bound: two full batches. On the demo model with 2 cores large
+    /// batches take about 0.25 ms per pair (BENCHMARKS.md: 139-pair batches every 34 ms under
+    /// 640 connections), so a 256-pair batch about 60 ms, and a request accepted into a full
+    /// queue waits about two model runs before its own; a deeper queue would only add latency
     /// to every accepted request without adding throughput, which the batch size sets.
     pub fn default_max_queue(&self) -> usize {
         2 * self.max_batch

@@ -147,3 +147,29 @@ async fn accept_error(e: std::io::Error) {
 pub(crate) fn is_admin_peer(peer: Option<&ConnectInfo<SocketAddr>>) -> bool {
     peer.is_some_and(|ConnectInfo(addr)| addr.ip().is_loopback())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_peers_may_reload() {
+        let peer = |s: &str| ConnectInfo(s.parse::<SocketAddr>().unwrap());
+        assert!(is_admin_peer(Some(&peer("127.0.0.1:5000"))));
+        assert!(is_admin_peer(Some(&peer("[::1]:5000"))));
+        assert!(!is_admin_peer(Some(&peer("192.168.1.20:5000"))));
+        assert!(!is_admin_peer(Some(&peer("[2001:db8::1]:5000"))));
+        // Called in-process, without a socket: no peer, no admin.
+        assert!(!is_admin_peer(None));
+    }
+
+    #[test]
+    fn slots_count_open_connections() {
+        let slots = Slots::new(3);
+        let a = slots.semaphore.clone().try_acquire_owned().unwrap();
+        let _b = slots.semaphore.clone().try_acquire_owned().unwrap();
+        assert_eq!(slots.open(), 2);
+        drop(a);
+        assert_eq!(slots.open(), 1);
+    }
+}

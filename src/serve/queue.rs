@@ -17,15 +17,15 @@ pub struct QueueBudget {
 /// No room in the queue for a request (answered with 503 and `Retry-After`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "the server is overloaded: {queued} pairs are waiting for the model and this request's \
-     {pairs} would pass max_queue = {max}; retry later"
+    "the server is overloaded: {queued} pairs are waiting for the model, max_queue = {max}; \
+     retry later"
 )]
 pub struct QueueFull {
     /// The bound, `--max-queue`.
     pub max: usize,
     /// Pairs waiting when the request came.
     pub queued: usize,
-    /// Pairs in the refused request.
+    /// Pairs in the refused request (0 when refused before its body was parsed).
     pub pairs: usize,
 }
 
@@ -76,6 +76,15 @@ impl QueueBudget {
     /// The bound.
     pub fn max(&self) -> usize {
         self.max_pairs
+    }
+
+    /// The refusal of a request of unknown size while the queue is at its bound.
+    pub fn full(&self) -> QueueFull {
+        QueueFull {
+            max: self.max_pairs,
+            queued: self.depth(),
+            pairs: 0,
+        }
     }
 
     /// Whether the queue is at its bound (`/health` says `overloaded`).

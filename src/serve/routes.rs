@@ -93,6 +93,11 @@ async fn predict_inner(state: &AppState, request: Request) -> Result<Response, A
                 )
             }
         })?;
+    // A full queue refuses before the JSON is parsed: under overload the refusals must cost
+    // as little CPU as possible, since they share the cores with the model.
+    if state.queue.is_full() {
+        return Err(ApiError::overloaded(state.queue.full()));
+    }
     let parsed = parse_body(&bytes, limits)?;
     let n = parsed.pairs.len();
     // Room in the queue first: past the bound the answer is an immediate 503.
