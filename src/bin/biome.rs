@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use biome::biome_core::{PairExample, Record};
 use biome::resolve::{BlockingRule, Clustering, ResolveOptions, TableInput};
-use biome::serve::{BatchOptions, Limits, ServeOptions};
+use biome::serve::{BatchOptions, ConnectionOptions, Limits, ServeOptions};
 use biome::{BiomeError, Pipeline, PipelineConfig, default_device_name, device_from_name};
 use clap::{Parser, Subcommand};
 
@@ -84,8 +84,10 @@ enum Command {
         device: String,
     },
     /// Serve a model over HTTP: POST /predict (one pair or an array of pairs, the JSON of
-    /// `predict`), GET /health, GET /model. Requests arriving together are batched.
-    /// SIGTERM or Ctrl-C: answer the requests in flight, then exit 0.
+    /// `predict`), GET /health, GET /model, GET /metrics (Prometheus), POST /admin/reload
+    /// (loopback only). Requests arriving together are batched; past --max-queue waiting pairs
+    /// requests get 503 at once. SIGHUP: reload the model without downtime. SIGTERM or
+    /// Ctrl-C: answer the requests in flight, then exit 0.
     Serve {
         /// Model folder.
         #[arg(long)]
@@ -118,6 +120,24 @@ enum Command {
         /// After SIGTERM/Ctrl-C, seconds the requests in flight may still take.
         #[arg(long, default_value_t = 30)]
         shutdown_timeout_s: u64,
+        /// Most pairs waiting for the model; requests past it get 503 with Retry-After at once
+        /// [default: 2 x --max-batch].
+        #[arg(long)]
+        max_queue: Option<usize>,
+        /// Answer 503 to a request not answered within this many milliseconds of being queued
+        /// (instead of late) [default: no deadline].
+        #[arg(long)]
+        request_timeout_ms: Option<u64>,
+        /// Most open client connections; more wait in the listen backlog.
+        #[arg(long, default_value_t = ConnectionOptions::default().max_connections)]
+        max_connections: usize,
+        /// Milliseconds a client may take to send a request head, and a keep-alive connection
+        /// may stay idle, before it is closed.
+        #[arg(long, default_value_t = ConnectionOptions::default().header_timeout.as_millis() as u64)]
+        header_timeout_ms: u64,
+        /// Milliseconds a client may take to send a request body; 408 past it.
+        #[arg(long, default_value_t = ConnectionOptions::default().body_timeout.as_millis() as u64)]
+        body_timeout_ms: u64,
     },
     /// The main job on the embedded default: generate person-record pairs with typos, train,
     /// evaluate on a held-out test set and show a few predictions.
@@ -432,6 +452,11 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             max_pairs,
             max_text_chars,
             shutdown_timeout_s,
+            max_queue,
+            request_timeout_ms,
+            max_connections,
+            header_timeout_ms,
+            body_timeout_ms,
         } => {
             let options = ServeOptions {
                 device: device_from_name(&device)?,
@@ -445,6 +470,13 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
                 batching: BatchOptions {
                     max_batch,
                     batch_wait: Duration::from_millis(batch_wait_ms),
+                    max_queue,
+                    request_timeout: request_timeout_ms.map(Duration::from_millis),
+                },
+                connections: ConnectionOptions {
+                    max_connections,
+                    header_timeout: Duration::from_millis(header_timeout_ms),
+                    body_timeout: Duration::from_millis(body_timeout_ms),
                 },
                 shutdown_timeout: Duration::from_secs(shutdown_timeout_s),
                 ..ServeOptions::new(model)

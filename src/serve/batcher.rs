@@ -4,7 +4,12 @@
 //! window (up to `max_batch` pairs; it waits only while other requests are in flight, so a lone
 //! client never waits), runs one `predict_batch` over all of it and splits the predictions
 //! back. Under load, requests queue while a batch runs, so batches grow with load
-//! and the model runs fewer, larger batches.
+//! and the model runs fewer, larger batches. How many pairs may wait is bounded by the
+//! handlers ([`super::queue`]); a request's room in the queue is given back when its pairs
+//! enter a model run.
+//!
+//! A worker stops on [`Msg::Stop`] (server shutdown), or, when a reload retired it, once every
+//! sender is gone and it has answered everything they sent.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -19,6 +24,8 @@ use burn::prelude::Device;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
+use super::metrics::Metrics;
+use super::queue::Ticket;
 use super::stats::Stats;
 use super::{Result, ServeError};
 use crate::archive;
@@ -33,6 +40,13 @@ pub struct BatchOptions {
     /// How long the worker waits for more requests after the first one arrived
     /// (`--batch-wait-ms`), while other requests are in flight.
     pub batch_wait: Duration,
+    /// Most pairs waiting for the model (`--max-queue`); a request past it is answered 503 at
+    /// once. `None`: [`BatchOptions::default_max_queue`].
+    pub max_queue: Option<usize>,
+    /// Longest a request may wait for its answer once queued (`--request-timeout-ms`); past
+    /// it the request is answered 503 instead of late, and skipped by the worker if it has not
+    /// run yet. `None`: no deadline.
+    pub request_timeout: Option<Duration>,
 }
 
 impl Default for BatchOptions {
@@ -40,7 +54,25 @@ impl Default for BatchOptions {
         Self {
             max_batch: 256,
             batch_wait: Duration::from_millis(2),
+            max_queue: None,
+            request_timeout: None,
         }
+    }
+}
+
+impl BatchOptions {
+    /// The default queue bound: two full batches. On the demo model with 2 cores large
+    /// batches take about 0.25 ms per pair (BENCHMARKS.md: 139-pair batches every 34 ms under
+    /// 640 connections), so a 256-pair batch about 60 ms, and a request accepted into a full
+    /// queue waits about two model runs before its own; a deeper queue would only add latency
+    /// to every accepted request without adding throughput, which the batch size sets.
+    pub fn default_max_queue(&self) -> usize {
+        2 * self.max_batch
+    }
+
+    /// `max_queue` or its default.
+    pub fn max_queue(&self) -> usize {
+        self.max_queue.unwrap_or_else(|| self.default_max_queue())
     }
 }
 
@@ -70,18 +102,60 @@ pub(crate) type Reply = std::result::Result<Vec<Prediction>, String>;
 pub(crate) struct Job {
     pub pairs: Vec<PairExample>,
     pub reply: oneshot::Sender<Reply>,
+    /// The request's room in the queue, given back when its pairs enter a model run.
+    pub ticket: Option<Ticket>,
 }
 
 pub(crate) enum Msg {
     Job(Job),
+    /// Stop between two batches until told to go on (see [`WorkerHold`]).
+    Hold(Hold),
     /// Answer everything sent before, then exit.
     Stop,
 }
 
+/// A worker's stop between batches: it says when it has stopped, then waits until the
+/// [`WorkerHold`] drops.
+pub(crate) struct Hold {
+    held: mpsc::SyncSender<()>,
+    resume: mpsc::Receiver<()>,
+}
+
+impl Hold {
+    fn wait(self) {
+        let _ = self.held.send(());
+        // Err once the guard drops: go on.
+        let _ = self.resume.recv();
+    }
+}
+
+/// While this lives, the batch worker runs no model: requests queue (up to `--max-queue`) and
+/// wait. For maintenance pauses and for tests of the queue bound and the request deadline.
+#[derive(Debug)]
+pub struct WorkerHold {
+    _resume: mpsc::SyncSender<()>,
+}
+
+/// Stop the worker behind `sender` between two batches; returns once it has stopped.
+pub(crate) fn hold(sender: &mpsc::Sender<Msg>) -> Result<WorkerHold> {
+    let (held_tx, held_rx) = mpsc::sync_channel(1);
+    let (resume_tx, resume_rx) = mpsc::sync_channel(1);
+    let stopped = || ServeError::Worker("the batch worker has stopped".into());
+    sender
+        .send(Msg::Hold(Hold {
+            held: held_tx,
+            resume: resume_rx,
+        }))
+        .map_err(|_| stopped())?;
+    held_rx.recv().map_err(|_| stopped())?;
+    Ok(WorkerHold { _resume: resume_tx })
+}
+
 /// The worker thread and the sending side of its queue. Dropping it stops the worker after
-/// the requests already queued and waits for it.
+/// the requests already queued and waits for it; [`Worker::retire`] lets it finish in the
+/// background instead.
 pub(crate) struct Worker {
-    tx: mpsc::Sender<Msg>,
+    tx: Option<mpsc::Sender<Msg>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -92,6 +166,7 @@ impl Worker {
         device: &Device,
         options: BatchOptions,
         stats: Arc<Stats>,
+        metrics: Arc<Metrics>,
     ) -> Result<(Worker, ModelInfo)> {
         if options.max_batch == 0 {
             return Err(ServeError::Option("--max-batch must be at least 1".into()));
@@ -123,7 +198,7 @@ impl Worker {
                     config,
                 };
                 if ready_tx.send(Ok(info)).is_ok() {
-                    run(&pipeline, &rx, options, &stats);
+                    run(&pipeline, &rx, options, &stats, &metrics);
                 }
             })
             .map_err(ServeError::Io)?;
@@ -136,7 +211,7 @@ impl Worker {
         };
         Ok((
             Worker {
-                tx,
+                tx: Some(tx),
                 thread: Some(thread),
             },
             info,
@@ -145,13 +220,28 @@ impl Worker {
 
     /// A sender for request handlers.
     pub fn sender(&self) -> mpsc::Sender<Msg> {
-        self.tx.clone()
+        self.tx.clone().expect("a running worker has its sender")
+    }
+
+    /// Let the worker answer everything its senders send, and stop once the last sender is
+    /// gone (a reload replaced it); joined in the background.
+    pub fn retire(mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = std::thread::Builder::new()
+                .name("biome-retire".into())
+                .spawn(move || {
+                    let _ = t.join();
+                });
+        }
     }
 }
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        let _ = self.tx.send(Msg::Stop);
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(Msg::Stop);
+        }
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -159,15 +249,29 @@ impl Drop for Worker {
 }
 
 /// The worker loop: batch, run, answer; until `Stop` or every sender is gone.
-fn run(pipeline: &Pipeline, rx: &mpsc::Receiver<Msg>, options: BatchOptions, stats: &Stats) {
+fn run(
+    pipeline: &Pipeline,
+    rx: &mpsc::Receiver<Msg>,
+    options: BatchOptions,
+    stats: &Stats,
+    metrics: &Metrics,
+) {
     let mut pending: Option<Job> = None;
+    let mut held: Option<Hold> = None;
     let mut stopping = false;
     loop {
+        if let Some(hold) = held.take() {
+            hold.wait();
+        }
         let first = match pending.take() {
             Some(job) => job,
             None if stopping => return,
             None => match rx.recv() {
                 Ok(Msg::Job(job)) => job,
+                Ok(Msg::Hold(hold)) => {
+                    held = Some(hold);
+                    continue;
+                }
                 Ok(Msg::Stop) | Err(_) => return,
             },
         };
@@ -200,6 +304,11 @@ fn run(pipeline: &Pipeline, rx: &mpsc::Receiver<Msg>, options: BatchOptions, sta
             };
             match msg {
                 Msg::Stop => stopping = true,
+                Msg::Hold(hold) => {
+                    // This batch first, then the hold.
+                    held = Some(hold);
+                    break;
+                }
                 Msg::Job(job) if size + job.pairs.len() > options.max_batch => {
                     pending = Some(job);
                     break;
@@ -213,21 +322,28 @@ fn run(pipeline: &Pipeline, rx: &mpsc::Receiver<Msg>, options: BatchOptions, sta
         // Clients that went away need no answer.
         jobs.retain(|j| !j.reply.is_closed());
         if !jobs.is_empty() {
-            run_batch(pipeline, jobs, stats);
+            run_batch(pipeline, jobs, stats, metrics);
         }
     }
 }
 
 /// One model run over several requests. If it fails, each request is retried alone so that
 /// one bad request cannot fail the others; a request that still fails gets a 500 message.
-fn run_batch(pipeline: &Pipeline, mut jobs: Vec<Job>, stats: &Stats) {
+fn run_batch(pipeline: &Pipeline, mut jobs: Vec<Job>, stats: &Stats, metrics: &Metrics) {
+    // These pairs leave the queue: room for new requests.
+    for job in &mut jobs {
+        job.ticket = None;
+    }
     let sizes: Vec<usize> = jobs.iter().map(|j| j.pairs.len()).collect();
     let pairs: Vec<PairExample> = jobs
         .iter_mut()
         .flat_map(|j| std::mem::take(&mut j.pairs))
         .collect();
     stats.batch(jobs.len(), pairs.len());
-    match predict(pipeline, &pairs) {
+    let started = Instant::now();
+    let result = predict(pipeline, &pairs);
+    metrics.model_run(pairs.len(), started.elapsed().as_secs_f64());
+    match result {
         Ok(predictions) => {
             let mut predictions = predictions.into_iter();
             for (job, n) in jobs.into_iter().zip(sizes) {
@@ -241,7 +357,7 @@ fn run_batch(pipeline: &Pipeline, mut jobs: Vec<Job>, stats: &Stats) {
             let mut pairs = pairs.into_iter();
             for (mut job, n) in jobs.into_iter().zip(sizes) {
                 job.pairs = pairs.by_ref().take(n).collect();
-                run_batch(pipeline, vec![job], stats);
+                run_batch(pipeline, vec![job], stats, metrics);
             }
         }
     }

@@ -2,13 +2,20 @@
 //!
 //! - `POST /predict`: one pair `{"record1": ..., "record2": ...}` or an array of pairs (the
 //!   input of `biome predict`); answers one prediction or an array of them, in order.
-//! - `GET /health`: `{"status": "ok", ...}` with request and batch counters.
+//! - `GET /health`: `{"status": "ok", ...}` (`"overloaded"` while the queue is full) with
+//!   request, batch, queue, connection and reload counters.
 //! - `GET /model`: labels, configuration, archive format version and biome versions.
+//! - `GET /metrics`: Prometheus text format ([`metrics`]).
+//! - `POST /admin/reload` (loopback clients only) or SIGHUP: load the model folder again and
+//!   switch to it without downtime ([`reload`]).
 //!
 //! One worker thread owns the model ([`batcher`]); request handlers validate their pairs
 //! ([`body`], [`limits`]) and queue them, and the worker runs whatever has gathered as one
-//! batch. Errors are JSON with a 4xx/5xx status ([`response`]). SIGTERM or Ctrl-C stops
-//! accepting connections, answers the requests in flight, then returns.
+//! batch. The queue is bounded ([`queue`]): past `--max-queue` pairs a request is answered 503
+//! with `Retry-After` at once, so the requests accepted stay fast under any load. Slow
+//! clients are cut by the head and body timeouts, and open connections are capped
+//! ([`connections`]). Errors are JSON with a 4xx/5xx status ([`response`]). SIGTERM or Ctrl-C
+//! stops accepting connections, answers the requests in flight, then returns.
 //!
 //! ```no_run
 //! use biome::serve::{Server, ServeOptions};
@@ -23,12 +30,15 @@
 
 pub mod batcher;
 pub mod body;
+pub mod connections;
 pub mod limits;
+pub mod metrics;
+pub mod queue;
+pub mod reload;
 pub mod response;
 mod routes;
 pub mod stats;
 
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -37,15 +47,21 @@ use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
 
-pub use batcher::{BatchOptions, ModelInfo};
+pub use batcher::{BatchOptions, ModelInfo, WorkerHold};
 pub use body::{BodyError, PredictRequest, parse_body};
+pub use connections::ConnectionOptions;
 pub use limits::{LimitError, Limits};
+pub use reload::Reloaded;
+pub use routes::MODEL_GENERATION;
 pub use stats::StatsSnapshot;
 
 use burn::prelude::Device;
 
 use crate::error::BiomeError;
-use batcher::Worker;
+use connections::Slots;
+use metrics::Metrics;
+use queue::QueueBudget;
+use reload::Models;
 use routes::AppState;
 use stats::Stats;
 
@@ -62,8 +78,10 @@ pub struct ServeOptions {
     pub port: u16,
     /// Request limits.
     pub limits: Limits,
-    /// Batch forming.
+    /// Batch forming, the queue bound and the request deadline.
     pub batching: BatchOptions,
+    /// Guards on client connections: their number, the head and body timeouts.
+    pub connections: ConnectionOptions,
     /// After a shutdown signal, how long requests in flight may take before the server stops
     /// anyway.
     pub shutdown_timeout: Duration,
@@ -72,8 +90,8 @@ pub struct ServeOptions {
 }
 
 impl ServeOptions {
-    /// Defaults for `model`: the default device, 127.0.0.1:8000, default limits and batching,
-    /// 30 s shutdown timeout, no signal handling.
+    /// Defaults for `model`: the default device, 127.0.0.1:8000, default limits, batching and
+    /// connection guards, 30 s shutdown timeout, no signal handling.
     pub fn new(model: impl Into<PathBuf>) -> Self {
         Self {
             model: model.into(),
@@ -83,6 +101,7 @@ impl ServeOptions {
             port: 8000,
             limits: Limits::default(),
             batching: BatchOptions::default(),
+            connections: ConnectionOptions::default(),
             shutdown_timeout: Duration::from_secs(30),
             handle_signals: false,
         }
@@ -122,36 +141,32 @@ pub type Result<T> = std::result::Result<T, ServeError>;
 /// batch worker after the requests it already has.
 pub struct App {
     state: Arc<AppState>,
-    // Dropped after `state`'s last use: stops and joins the worker.
-    _worker: Worker,
 }
 
 impl App {
     /// Load the model (errors here, before any port is bound) and start the batch worker.
     pub fn new(options: &ServeOptions) -> Result<App> {
-        let limits = options.limits;
-        if limits.max_body_bytes == 0 || limits.max_pairs == 0 || limits.max_text_chars == 0 {
-            return Err(ServeError::Option(
-                "--max-body-bytes, --max-pairs and --max-text-chars must be at least 1".into(),
-            ));
-        }
+        check_options(options)?;
         let stats = Arc::new(Stats::default());
-        let (worker, info) = Worker::spawn(
-            &options.model,
-            &options.device,
+        let metrics = Arc::new(Metrics::default());
+        let models = Models::load(
+            options.model.clone(),
+            options.device.clone(),
             options.batching,
             stats.clone(),
+            metrics.clone(),
         )?;
         let state = Arc::new(AppState {
-            worker: worker.sender(),
-            info,
-            limits,
+            models: Arc::new(models),
+            limits: options.limits,
+            batching: options.batching,
+            connections: options.connections,
+            queue: QueueBudget::new(options.batching.max_queue()),
+            slots: Arc::new(Slots::new(options.connections.max_connections)),
             stats,
+            metrics,
         });
-        Ok(App {
-            state,
-            _worker: worker,
-        })
+        Ok(App { state })
     }
 
     /// The routes, ready for `axum::serve` or `tower::ServiceExt::oneshot`.
@@ -159,21 +174,68 @@ impl App {
         routes::router(self.state.clone())
     }
 
-    /// What `GET /model` shows.
-    pub fn model_info(&self) -> &ModelInfo {
-        &self.state.info
+    /// What `GET /model` shows (of the model serving now).
+    pub fn model_info(&self) -> ModelInfo {
+        self.state.models.current().info.clone()
     }
 
     /// The counters `GET /health` shows.
     pub fn stats(&self) -> StatsSnapshot {
         self.state.stats.snapshot()
     }
+
+    /// Stop the batch worker between two batches until the guard drops: requests queue
+    /// meanwhile, up to `--max-queue`, and wait.
+    pub fn hold_worker(&self) -> Result<WorkerHold> {
+        self.state.models.hold()
+    }
 }
+
+impl Drop for App {
+    fn drop(&mut self) {
+        // The router may outlive the app (it holds the state): stop the worker explicitly.
+        self.state.models.stop();
+    }
+}
+
+/// Refuse options out of range before anything is loaded.
+fn check_options(options: &ServeOptions) -> Result<()> {
+    let limits = options.limits;
+    if limits.max_body_bytes == 0 || limits.max_pairs == 0 || limits.max_text_chars == 0 {
+        return Err(ServeError::Option(
+            "--max-body-bytes, --max-pairs and --max-text-chars must be at least 1".into(),
+        ));
+    }
+    if options.batching.max_queue() == 0 {
+        return Err(ServeError::Option("--max-queue must be at least 1".into()));
+    }
+    if options.batching.request_timeout == Some(Duration::ZERO) {
+        return Err(ServeError::Option(
+            "--request-timeout-ms must be at least 1 (leave it out for no deadline)".into(),
+        ));
+    }
+    let c = options.connections;
+    if !(1..=MAX_CONNECTIONS).contains(&c.max_connections) {
+        return Err(ServeError::Option(format!(
+            "--max-connections must be between 1 and {MAX_CONNECTIONS}"
+        )));
+    }
+    if c.header_timeout.is_zero() || c.body_timeout.is_zero() {
+        return Err(ServeError::Option(
+            "--header-timeout-ms and --body-timeout-ms must be at least 1".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The largest `--max-connections` (each open connection costs a file descriptor and a task).
+pub const MAX_CONNECTIONS: usize = 1 << 20;
 
 /// A running server on its own threads (an HTTP runtime and the batch worker).
 pub struct Server {
     addr: SocketAddr,
     stats: Arc<Stats>,
+    models: Arc<Models>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<Result<()>>>,
 }
@@ -192,6 +254,7 @@ impl Server {
             })?;
         let addr = listener.local_addr().map_err(ServeError::Io)?;
         let stats = app.state.stats.clone();
+        let models = app.state.models.clone();
         let (stop_tx, stop_rx) = oneshot::channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
@@ -202,6 +265,7 @@ impl Server {
             Ok(()) => Ok(Server {
                 addr,
                 stats,
+                models,
                 stop: Some(stop_tx),
                 thread: Some(thread),
             }),
@@ -220,6 +284,21 @@ impl Server {
     /// The counters `GET /health` shows.
     pub fn stats(&self) -> StatsSnapshot {
         self.stats.snapshot()
+    }
+
+    /// Stop the batch worker between two batches until the guard drops (see
+    /// [`App::hold_worker`]).
+    pub fn hold_worker(&self) -> Result<WorkerHold> {
+        self.models.hold()
+    }
+
+    /// Load the model folder again and switch to it (what SIGHUP and `POST /admin/reload`
+    /// do); on an error the old model goes on serving. Blocks until done.
+    pub fn reload(&self) -> Result<Reloaded> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(ServeError::Io)?;
+        runtime.block_on(self.models.reload())
     }
 
     /// Stop gracefully: stop accepting, answer the requests in flight, stop the worker.
@@ -268,6 +347,7 @@ fn serve(
         .build()
         .map_err(ServeError::Io)?;
     let router = app.router();
+    let (models, slots) = (app.state.models.clone(), app.state.slots.clone());
     let result = runtime.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener).map_err(ServeError::Io)?;
         let signals = if options.handle_signals {
@@ -279,23 +359,21 @@ fn serve(
         tokio::spawn(async move {
             tokio::select! {
                 _ = stop => {}
-                name = wait_signal(signals) => {
+                name = wait_stop_signal(signals, models) => {
                     eprintln!("biome serve: {name}: finishing the requests in flight, then exiting");
                 }
             }
             let _ = stopping_tx.send(true);
         });
         let mut grace_rx = stopping_rx.clone();
-        let server = axum::serve(listener, router)
-            .with_graceful_shutdown(stopped(stopping_rx))
-            .into_future();
+        let server = connections::serve(listener, router, options.connections, slots, stopping_rx);
         let _ = ready.send(());
         let grace = async move {
             let _ = grace_rx.wait_for(|s| *s).await;
             tokio::time::sleep(options.shutdown_timeout).await;
         };
         tokio::select! {
-            r = server => r.map_err(ServeError::Io)?,
+            _ = server => {}
             _ = grace => eprintln!(
                 "biome serve: requests still open after {:?}; exiting anyway",
                 options.shutdown_timeout
@@ -310,17 +388,16 @@ fn serve(
     result
 }
 
-async fn stopped(mut rx: watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
-}
-
-/// The OS signals that stop the server: SIGTERM and SIGINT (Ctrl-C). Registered before the
-/// server reports ready, so a signal sent right after start is never lost.
+/// The OS signals the server handles: SIGTERM and SIGINT (Ctrl-C) stop it, SIGHUP reloads
+/// the model. Registered before the server reports ready, so a signal sent right after start
+/// is never lost.
 struct Signals {
     #[cfg(unix)]
     term: tokio::signal::unix::Signal,
     #[cfg(unix)]
     interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    hangup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
@@ -331,6 +408,7 @@ impl Signals {
             Ok(Self {
                 term: signal(SignalKind::terminate())?,
                 interrupt: signal(SignalKind::interrupt())?,
+                hangup: signal(SignalKind::hangup())?,
             })
         }
         #[cfg(not(unix))]
@@ -338,15 +416,23 @@ impl Signals {
     }
 }
 
-async fn wait_signal(signals: Option<Signals>) -> &'static str {
+/// Wait for a stop signal, reloading the model on each SIGHUP meanwhile (in the background:
+/// a reload takes as long as a model load, and a stop signal must not wait for it).
+async fn wait_stop_signal(signals: Option<Signals>, _models: Arc<Models>) -> &'static str {
     let Some(mut _signals) = signals else {
         return std::future::pending().await;
     };
     #[cfg(unix)]
-    {
+    loop {
         tokio::select! {
-            _ = _signals.term.recv() => "SIGTERM",
-            _ = _signals.interrupt.recv() => "Ctrl-C",
+            _ = _signals.term.recv() => return "SIGTERM",
+            _ = _signals.interrupt.recv() => return "Ctrl-C",
+            _ = _signals.hangup.recv() => {
+                eprintln!("biome serve: SIGHUP: reloading the model");
+                let models = _models.clone();
+                // The outcome is logged and kept for /health by the reload itself.
+                tokio::spawn(async move { let _ = models.reload().await; });
+            }
         }
     }
     #[cfg(not(unix))]

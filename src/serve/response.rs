@@ -1,13 +1,16 @@
 //! Error responses of `biome serve`: always JSON, `{"error": "..."}` plus what helps a client
 //! fix the request (the limit's name and value, the pair's index, the field).
 
-use axum::http::{StatusCode, header};
+use std::time::Duration;
+
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::body::BodyError;
 use super::limits::LimitError;
+use super::queue::QueueFull;
 
 /// An HTTP error with a JSON body.
 #[derive(Debug, Clone)]
@@ -16,6 +19,8 @@ pub struct ApiError {
     pub status: StatusCode,
     /// The body: an object with at least `error`.
     pub body: Value,
+    /// Headers beyond the content type (`Retry-After`, `Connection: close`).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl ApiError {
@@ -24,7 +29,50 @@ impl ApiError {
         Self {
             status,
             body: json!({ "error": message.into() }),
+            headers: Vec::new(),
         }
+    }
+
+    /// 503: the queue has no room for the request (`--max-queue`).
+    pub fn overloaded(e: QueueFull) -> Self {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            .with("limit", "max_queue")
+            .with("max", e.max)
+            .with("queued", e.queued)
+            .retry_after(1)
+    }
+
+    /// 503: the request waited past its deadline (`--request-timeout-ms`).
+    pub fn deadline(timeout: Duration) -> Self {
+        let ms = timeout.as_millis() as u64;
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the server is overloaded: no answer within request_timeout_ms = {ms}; retry later"
+            ),
+        )
+        .with("limit", "request_timeout_ms")
+        .with("max", ms)
+        .retry_after(1)
+    }
+
+    /// 408: the body did not arrive within `--body-timeout-ms`; the connection is closed.
+    pub fn body_timeout(timeout: Duration) -> Self {
+        let ms = timeout.as_millis() as u64;
+        let mut e = ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the request body did not arrive within body_timeout_ms = {ms}"),
+        )
+        .with("limit", "body_timeout_ms")
+        .with("max", ms);
+        e.headers
+            .push((header::CONNECTION, HeaderValue::from_static("close")));
+        e
+    }
+
+    fn retry_after(mut self, seconds: u32) -> Self {
+        self.headers.push((header::RETRY_AFTER, seconds.into()));
+        self
     }
 
     fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
@@ -79,7 +127,12 @@ impl From<BodyError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        json_response(self.status, &self.body)
+        let mut response = json_response(self.status, &self.body);
+        let headers = response.headers_mut();
+        for (name, value) in self.headers {
+            headers.insert(name, value);
+        }
+        response
     }
 }
 

@@ -1,50 +1,72 @@
-//! The HTTP routes: `POST /predict`, `GET /health`, `GET /model`, and JSON answers for
-//! unknown paths and wrong methods.
+//! The HTTP routes: `POST /predict`, `GET /health`, `GET /model`, `GET /metrics`,
+//! `POST /admin/reload` (loopback clients only), and JSON answers for unknown paths and wrong
+//! methods.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::mpsc;
+use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 use tokio::sync::oneshot;
 
-use super::batcher::{Job, ModelInfo, Msg};
+use super::batcher::{BatchOptions, Job, Msg};
 use super::body::parse_body;
+use super::connections::{ConnectionOptions, Slots, is_admin_peer};
 use super::limits::{LimitError, Limits};
+use super::metrics::{self, Gauges, Metrics};
+use super::queue::QueueBudget;
+use super::reload::Models;
 use super::response::{ApiError, json_response};
 use super::stats::Stats;
 
 /// What every handler shares.
 pub(crate) struct AppState {
-    pub worker: mpsc::Sender<Msg>,
-    pub info: ModelInfo,
+    pub models: Arc<Models>,
     pub limits: Limits,
+    pub batching: BatchOptions,
+    pub connections: ConnectionOptions,
+    pub queue: Arc<QueueBudget>,
+    pub slots: Arc<Slots>,
     pub stats: Arc<Stats>,
+    pub metrics: Arc<Metrics>,
 }
+
+/// The header that names the model generation that answered a `/predict` request (1 at
+/// start, +1 per reload).
+pub const MODEL_GENERATION: &str = "x-model-generation";
 
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/predict", post(predict))
         .route("/health", get(health))
         .route("/model", get(model))
+        .route("/metrics", get(metrics))
+        .route("/admin/reload", post(reload))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
 
 async fn predict(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    let _in_flight = state.stats.enter();
-    match predict_inner(&state, request).await {
+    let started = Instant::now();
+    let in_flight = state.stats.enter();
+    let response = match predict_inner(&state, request).await {
         Ok(response) => response,
         Err(e) => {
             state.stats.failed(e.status.as_u16());
             e.into_response()
         }
-    }
+    };
+    drop(in_flight);
+    state
+        .metrics
+        .answered(response.status().as_u16(), started.elapsed().as_secs_f64());
+    response
 }
 
 async fn predict_inner(state: &AppState, request: Request) -> Result<Response, ApiError> {
@@ -53,8 +75,11 @@ async fn predict_inner(state: &AppState, request: Request) -> Result<Response, A
     if let Some(length) = content_length(request.headers()) {
         limits.check_body(length)?;
     }
-    let bytes = axum::body::to_bytes(request.into_body(), limits.max_body_bytes)
+    let body_timeout = state.connections.body_timeout;
+    let read = axum::body::to_bytes(request.into_body(), limits.max_body_bytes);
+    let bytes = tokio::time::timeout(body_timeout, read)
         .await
+        .map_err(|_| ApiError::body_timeout(body_timeout))?
         .map_err(|e| {
             if is_length_limit(&e) {
                 ApiError::from(LimitError::BodyBytes {
@@ -68,8 +93,19 @@ async fn predict_inner(state: &AppState, request: Request) -> Result<Response, A
                 )
             }
         })?;
+    // A full queue refuses before the JSON is parsed: under overload the refusals must cost
+    // as little CPU as possible, since they share the cores with the model.
+    if state.queue.is_full() {
+        return Err(ApiError::overloaded(state.queue.full()));
+    }
     let parsed = parse_body(&bytes, limits)?;
     let n = parsed.pairs.len();
+    // Room in the queue first: past the bound the answer is an immediate 503.
+    let ticket = state.queue.try_reserve(n).map_err(ApiError::overloaded)?;
+    let (sender, generation) = {
+        let current = state.models.current();
+        (current.sender.clone(), current.generation)
+    };
     let predictions = if n == 0 {
         vec![]
     } else {
@@ -77,22 +113,34 @@ async fn predict_inner(state: &AppState, request: Request) -> Result<Response, A
         let job = Job {
             pairs: parsed.pairs,
             reply,
+            ticket: Some(ticket),
         };
-        state
-            .worker
-            .send(Msg::Job(job))
-            .map_err(|_| shutting_down())?;
+        sender.send(Msg::Job(job)).map_err(|_| shutting_down())?;
+        // This request's sender goes now: a worker retired by a reload stops once the
+        // requests sent to it are answered.
+        drop(sender);
+        let answer = match state.batching.request_timeout {
+            // Past the deadline the answer is dropped; the worker skips a request nobody
+            // waits for.
+            Some(deadline) => tokio::time::timeout(deadline, answer)
+                .await
+                .map_err(|_| ApiError::deadline(deadline))?,
+            None => answer.await,
+        };
         answer
-            .await
             .map_err(|_| shutting_down())?
             .map_err(|message| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message))?
     };
     state.stats.answered(n);
-    Ok(if parsed.single {
+    let mut response = if parsed.single {
         json_response(StatusCode::OK, &predictions[0])
     } else {
         json_response(StatusCode::OK, &predictions)
-    })
+    };
+    response
+        .headers_mut()
+        .insert(MODEL_GENERATION, HeaderValue::from(generation));
+    Ok(response)
 }
 
 fn shutting_down() -> ApiError {
@@ -146,33 +194,91 @@ fn is_length_limit(e: &axum::Error) -> bool {
     false
 }
 
+/// `{"status": "ok"}`, or `"overloaded"` while the queue is at its bound, with the counters,
+/// the queue, the connections and the reloads. Always 200: the server is up either way.
 async fn health(State(state): State<Arc<AppState>>) -> Response {
-    let mut body = json!({ "status": "ok" });
-    if let (Some(map), Ok(serde_json::Value::Object(stats))) = (
-        body.as_object_mut(),
+    let status = if state.queue.is_full() {
+        "overloaded"
+    } else {
+        "ok"
+    };
+    let mut body = json!({
+        "status": status,
+        "queue_pairs": state.queue.depth(),
+        "max_queue": state.queue.max(),
+        "open_connections": state.slots.open(),
+    });
+    for part in [
         serde_json::to_value(state.stats.snapshot()),
-    ) {
-        map.extend(stats);
+        serde_json::to_value(state.models.status()),
+    ] {
+        if let (Some(map), Ok(serde_json::Value::Object(fields))) = (body.as_object_mut(), part) {
+            map.extend(fields);
+        }
     }
     json_response(StatusCode::OK, &body)
 }
 
 async fn model(State(state): State<Arc<AppState>>) -> Response {
-    json_response(StatusCode::OK, &state.info)
+    json_response(StatusCode::OK, &state.models.current().info)
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let text = state.metrics.render(Gauges {
+        queue_pairs: state.queue.depth(),
+        queue_max: state.queue.max(),
+        in_flight: state.stats.in_flight(),
+        connections: state.slots.open(),
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        text,
+    )
+        .into_response()
+}
+
+/// Reload the model folder (loopback clients only): 200 with the new generation once it
+/// serves, or 500 with the load error while the old model goes on serving.
+async fn reload(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>();
+    if !is_admin_peer(peer) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "POST /admin/reload answers loopback clients only",
+        )
+        .into_response();
+    }
+    match state.models.reload().await {
+        Ok(reloaded) => json_response(
+            StatusCode::OK,
+            &json!({
+                "status": "reloaded",
+                "model": reloaded.model,
+                "generation": reloaded.generation,
+            }),
+        ),
+        Err(e) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reload failed, the previous model is still serving: {e}"),
+        )
+        .into_response(),
+    }
 }
 
 async fn not_found(uri: Uri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         format!(
-            "no route {}: the routes are POST /predict, GET /health, GET /model",
+            "no route {}: the routes are POST /predict, GET /health, GET /model, GET /metrics, \
+             POST /admin/reload",
             uri.path()
         ),
     )
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> Response {
-    let allow = if uri.path() == "/predict" {
+    let allow = if uri.path() == "/predict" || uri.path() == "/admin/reload" {
         "POST"
     } else {
         "GET, HEAD"

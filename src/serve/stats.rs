@@ -14,6 +14,7 @@ pub struct Stats {
     pairs: AtomicU64,
     client_errors: AtomicU64,
     server_errors: AtomicU64,
+    refused: AtomicU64,
     batches: AtomicU64,
     batched_requests: AtomicU64,
     batched_pairs: AtomicU64,
@@ -35,8 +36,11 @@ pub struct StatsSnapshot {
     pub pairs: u64,
     /// `/predict` requests refused with a 4xx status.
     pub client_errors: u64,
-    /// `/predict` requests that failed with a 5xx status.
+    /// `/predict` requests that failed with a 5xx status other than 503.
     pub server_errors: u64,
+    /// `/predict` requests refused with 503: the queue was full, the request deadline passed,
+    /// or the server was shutting down.
+    pub refused: u64,
     /// Model runs (`predict_batch` calls) of the batch worker.
     pub batches: u64,
     /// Batches that merged two or more requests.
@@ -60,6 +64,7 @@ impl Default for Stats {
             pairs: AtomicU64::new(0),
             client_errors: AtomicU64::new(0),
             server_errors: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
             batches: AtomicU64::new(0),
             batched_requests: AtomicU64::new(0),
             batched_pairs: AtomicU64::new(0),
@@ -99,9 +104,11 @@ impl Stats {
         self.pairs.fetch_add(pairs as u64, Relaxed);
     }
 
-    /// One request refused (4xx) or failed (5xx).
+    /// One request refused (4xx, 503) or failed (other 5xx).
     pub(crate) fn failed(&self, status: u16) {
-        if status >= 500 {
+        if status == 503 {
+            self.refused.fetch_add(1, Relaxed);
+        } else if status >= 500 {
             self.server_errors.fetch_add(1, Relaxed);
         } else {
             self.client_errors.fetch_add(1, Relaxed);
@@ -138,6 +145,7 @@ impl Stats {
             pairs: self.pairs.load(Relaxed),
             client_errors: self.client_errors.load(Relaxed),
             server_errors: self.server_errors.load(Relaxed),
+            refused: self.refused.load(Relaxed),
             batches,
             merged_batches: self.merged_batches.load(Relaxed),
             largest_batch_pairs: self.largest_batch_pairs.load(Relaxed),
