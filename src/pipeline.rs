@@ -331,7 +331,7 @@ impl Pipeline {
     /// runs, never the encoder.
     pub fn score_encoded(&self, left: &[f32], right: &[f32], dim: usize) -> Result<Vec<f32>> {
         let trained = self.trained()?;
-        if dim == 0 || left.len() != right.len() || left.len() % dim != 0 {
+        if dim == 0 || left.len() != right.len() || !left.len().is_multiple_of(dim) {
             return Err(BiomeError::Invalid(format!(
                 "score_encoded: {} and {} values are not rows of {dim}",
                 left.len(),

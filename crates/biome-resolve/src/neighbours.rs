@@ -22,7 +22,7 @@ impl VectorSet {
     /// When `dim` is 0 or does not divide `data.len()` (a caller's bug, not user input).
     pub fn new(dim: usize, mut data: Vec<f32>) -> Self {
         assert!(
-            dim > 0 && data.len() % dim == 0,
+            dim > 0 && data.len().is_multiple_of(dim),
             "{} values, dim {dim}",
             data.len()
         );
