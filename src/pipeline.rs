@@ -1,6 +1,6 @@
 //! The library API: configure, train, load, predict, evaluate.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use biome_core::{
@@ -202,26 +202,112 @@ impl Pipeline {
         let metrics_json = serde_json::to_string_pretty(&summary).expect("summary");
         archive::write_atomic(&output.join("metrics.json"), metrics_json.as_bytes())?;
         self.trained = Some(Trained { vocab, model });
-        // The match threshold `biome dedupe` uses: F1-best on the validation pairs, for a
-        // model whose labels say which one is a match.
+        // The match threshold `biome dedupe` uses (for a model whose labels say which one
+        // is a match).
         if let Some(validation) = validation
-            && let Ok(index) = crate::match_label::match_label(&labels, None)
+            && let Some(t) = self.choose_threshold(validation)?
         {
-            let predictions = self.predict_batch(validation)?;
-            if let Some(t) = crate::threshold::choose(&predictions, validation, &labels[index]) {
-                eprintln!(
-                    "match threshold for {:?}: {:.4} (validation P/R/F1 {:.4}/{:.4}/{:.4}), in {}",
-                    t.label,
-                    t.threshold,
-                    t.precision,
-                    t.recall,
-                    t.f1,
-                    output.join(crate::threshold::FILE).display()
-                );
-                crate::threshold::write_stored(output, &t)?;
-            }
+            eprintln!(
+                "match threshold for {:?}: {:.4} (validation P/R/F1 {:.4}/{:.4}/{:.4}), in {}",
+                t.label,
+                t.threshold,
+                t.precision,
+                t.recall,
+                t.f1,
+                output.join(crate::threshold::FILE).display()
+            );
+            crate::threshold::write_stored(output, &t)?;
         }
         Ok(summary)
+    }
+
+    /// The F1-best match threshold on labelled `examples` plus the negatives a table would
+    /// show (see [`Pipeline::with_table_negatives`]); `None` when the model's labels do not
+    /// say which is a match, or no example is a match.
+    pub fn choose_threshold(
+        &self,
+        examples: &[PairExample],
+    ) -> Result<Option<crate::threshold::StoredThreshold>> {
+        let labels = self.labels();
+        let Ok(index) = crate::match_label::match_label(&labels, None) else {
+            return Ok(None);
+        };
+        let other = 1 - index; // a match label is only found for two-class models
+        let examples = self.with_table_negatives(examples, &labels[index], &labels[other])?;
+        let predictions = self.predict_batch(&examples)?;
+        Ok(crate::threshold::choose(
+            &predictions,
+            &examples,
+            &labels[index],
+        ))
+    }
+
+    /// `examples` plus, for each, the non-match a table would show the model: its first
+    /// record with the nearest (by record vector) second record of another example that is not
+    /// the same entity, labelled `non_match`. Records joined by `matched` pairs, directly or
+    /// through others, count as one entity (labelled pairs reuse records: a duplicate is often
+    /// also the second record of some unrelated pair). Labelled pairs are mostly easy
+    /// negatives; a table's candidates are each record's nearest neighbours, so a threshold
+    /// chosen on the pairs alone accepts far too many of them.
+    pub fn with_table_negatives(
+        &self,
+        examples: &[PairExample],
+        matched: &str,
+        non_match: &str,
+    ) -> Result<Vec<PairExample>> {
+        let first: Vec<Record> = examples.iter().map(|e| e.record1.clone()).collect();
+        let second: Vec<Record> = examples.iter().map(|e| e.record2.clone()).collect();
+        let u = self.encode_records(&first, 256, &mut |_| {})?;
+        let v = self.encode_records(&second, 256, &mut |_| {})?;
+        let mut out = examples.to_vec();
+        if u.dim == 0 {
+            return Ok(out);
+        }
+        let nearest = biome_resolve::nearest_neighbours(
+            &biome_resolve::VectorSet::new(v.dim, v.data),
+            &biome_resolve::VectorSet::new(u.dim, u.data),
+            8,
+            false,
+        );
+        // entities: records (by text) joined by matched pairs
+        let mut number: HashMap<String, usize> = HashMap::new();
+        let mut id = |r: &Record| {
+            let next = number.len();
+            *number.entry(r.to_text().into_owned()).or_insert(next)
+        };
+        let ids: Vec<[usize; 2]> = examples
+            .iter()
+            .map(|e| [id(&e.record1), id(&e.record2)])
+            .collect();
+        let mut parent: Vec<usize> = (0..number.len()).collect();
+        fn root(parent: &mut [usize], mut x: usize) -> usize {
+            while parent[x] != x {
+                parent[x] = parent[parent[x]];
+                x = parent[x];
+            }
+            x
+        }
+        for (e, [a, b]) in examples.iter().zip(&ids) {
+            if e.label.as_deref() == Some(matched) {
+                let (ra, rb) = (root(&mut parent, *a), root(&mut parent, *b));
+                parent[ra] = rb;
+            }
+        }
+        for (i, row) in nearest.iter().enumerate() {
+            let anchor = root(&mut parent, ids[i][0]);
+            let unrelated = row
+                .iter()
+                .map(|&(j, _)| j as usize)
+                .find(|&j| root(&mut parent, ids[j][1]) != anchor);
+            if let Some(j) = unrelated {
+                out.push(PairExample::new(
+                    examples[i].record1.clone(),
+                    examples[j].record2.clone(),
+                    non_match,
+                ));
+            }
+        }
+        Ok(out)
     }
 
     fn trained(&self) -> Result<&Trained> {

@@ -16,8 +16,7 @@ import argparse, json, os, re, subprocess, sys, time
 HERE = os.path.dirname(os.path.abspath(__file__))
 RAW = os.path.join(HERE, "..", "..", "..", "shared", "data", "febrl_raw")
 FEBRL_RULES = ["soc_sec_id", "date_of_birth", "surname,given_name", "postcode,street_number"]
-GEN_RULES = ["surname,date_of_birth", "given_name,date_of_birth", "postcode,date_of_birth",
-             "surname,given_name,postcode"]
+GEN_RULES = ["surname,date_of_birth", "given_name,date_of_birth", "postcode,date_of_birth"]
 
 
 def febrl_copy(work, name):

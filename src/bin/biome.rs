@@ -204,6 +204,20 @@ enum Command {
         #[arg(long, default_value_t = default_device_name().to_string())]
         device: String,
     },
+    /// Choose a model's match threshold again, on labelled pairs of your own: F1-best over
+    /// the pairs plus the hard negatives a table would show; written to MODEL/threshold.json,
+    /// which `dedupe` and `link` use.
+    Threshold {
+        /// Model folder.
+        #[arg(long)]
+        model: PathBuf,
+        /// Labelled pairs (CSV or JSONL) with the columns of the training mapping.
+        #[arg(long)]
+        data: PathBuf,
+        /// Backend.
+        #[arg(long, default_value_t = default_device_name().to_string())]
+        device: String,
+    },
     /// Write a generated table of person records with true entity ids (rec_id, entity_id and
     /// the demo's fields), for trying `dedupe` on data no model has seen.
     GenerateTable {
@@ -418,6 +432,24 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
                 &output,
             )?;
             eprintln!("{n} record vectors of {dim} values in {}", output.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Threshold {
+            model,
+            data,
+            device,
+        } => {
+            let pipeline = Pipeline::load(&model, device_from_name(&device)?)?;
+            let examples = pipeline.read(&data)?.examples;
+            let t = pipeline.choose_threshold(&examples)?.ok_or_else(|| {
+                BiomeError::Invalid(format!(
+                    "{}: no threshold: the model's labels ({}) do not say which is a match, or no pair is one",
+                    data.display(),
+                    pipeline.labels().join(", ")
+                ))
+            })?;
+            biome::threshold::write_stored(&model, &t)?;
+            println!("{}", serde_json::to_string(&t).expect("threshold"));
             Ok(ExitCode::SUCCESS)
         }
         Command::GenerateTable {

@@ -34,7 +34,10 @@ fn one() -> f32 {
 pub fn shared_records(ids: Tensor<2, Int>) -> Tensor<2, Bool> {
     let [rows, len] = ids.dims();
     let b = rows / 2;
-    let left = ids.clone().reshape([rows, 1, len]).expand([rows, rows, len]);
+    let left = ids
+        .clone()
+        .reshape([rows, 1, len])
+        .expand([rows, rows, len]);
     let right = ids.reshape([1, rows, len]).expand([rows, rows, len]);
     let equal: Tensor<2, Int> = left
         .equal(right)
@@ -43,11 +46,13 @@ pub fn shared_records(ids: Tensor<2, Int>) -> Tensor<2, Bool> {
         .reshape([rows, rows])
         .equal_elem(len as i64)
         .int();
-    let quarter = |r: std::ops::Range<usize>, c: std::ops::Range<usize>| {
-        equal.clone().slice([r, c])
-    };
-    (quarter(0..b, 0..b) + quarter(0..b, b..rows) + quarter(b..rows, 0..b) + quarter(b..rows, b..rows))
-        .greater_elem(0)
+    let quarter =
+        |r: std::ops::Range<usize>, c: std::ops::Range<usize>| equal.clone().slice([r, c]);
+    (quarter(0..b, 0..b)
+        + quarter(0..b, b..rows)
+        + quarter(b..rows, 0..b)
+        + quarter(b..rows, b..rows))
+    .greater_elem(0)
 }
 
 /// Index `[B]` of each row's hardest negative second record and whether it has one (`[B]`,
@@ -55,13 +60,21 @@ pub fn shared_records(ids: Tensor<2, Int>) -> Tensor<2, Bool> {
 pub fn hardest(u: Tensor<2>, v: Tensor<2>, shared: Tensor<2, Bool>) -> (Tensor<1, Int>, Tensor<1>) {
     let [b, _] = u.dims();
     let unit = |x: Tensor<2>| {
-        let norm = x.clone().powf_scalar(2.0).sum_dim(1).sqrt().clamp_min(1e-12);
+        let norm = x
+            .clone()
+            .powf_scalar(2.0)
+            .sum_dim(1)
+            .sqrt()
+            .clamp_min(1e-12);
         x / norm
     };
     let similarity = unit(u.detach()).matmul(unit(v.detach()).transpose());
     // cosines are ≥ −1, so −2 marks "not a candidate"
     let (best, index) = similarity.mask_fill(shared, -2.0).max_dim_with_indices(1);
-    (index.reshape([b]), best.reshape([b]).greater_elem(-1.5).float())
+    (
+        index.reshape([b]),
+        best.reshape([b]).greater_elem(-1.5).float(),
+    )
 }
 
 /// Mean of `−log p(label)` over the rows that have a negative (0 when none has): `logits`

@@ -22,9 +22,9 @@ pub use classifier::{
     int_values, label_tensor,
 };
 pub use config::{ClassifierConfig, PairCombination};
-pub use hard_negatives::HardNegativesConfig;
 pub use decode::{Prediction, decode};
 pub use error::ModelError;
+pub use hard_negatives::HardNegativesConfig;
 pub use initializer::{InitScheme, InitializerRule, apply_initializers};
 pub use loss::cross_entropy;
 pub use metrics::{ClassificationMetrics, MetricsAccumulator};

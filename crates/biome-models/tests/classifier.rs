@@ -567,7 +567,10 @@ fn the_hard_negative_term_is_the_head_on_each_rows_most_similar_unrelated_record
     let with = json(r#", "hard_negatives": {"label": "not_duplicate", "weight": 0.5}"#);
     let (model, r1, r2) = model_and_batch(&with, &ex, RecordMode::Text, false, &device);
     let (vocab, batcher) = setup(&ex, RecordMode::Text, false);
-    let y = label_tensor(batcher.batch(&ex, &vocab).unwrap().labels.as_ref().unwrap(), &device);
+    let y = label_tensor(
+        batcher.batch(&ex, &vocab).unwrap().labels.as_ref().unwrap(),
+        &device,
+    );
     // the forward loss is the plain cross-entropy of its logits plus the weighted term
     let out = model.forward(&r1, &r2, Some(y.clone())).unwrap();
     let plain = float_values(biome_models::cross_entropy(out.logits, y, None))[0] as f64;
@@ -583,19 +586,21 @@ fn the_hard_negative_term_is_the_head_on_each_rows_most_similar_unrelated_record
         a.iter().any(|x| b.contains(x))
     };
     let cos = |a: &[f32], b: &[f32]| {
-        let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+        let dot: f64 = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| f64::from(*x) * f64::from(*y))
+            .sum();
         let n = |x: &[f32]| x.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>().sqrt();
         dot / (n(a) * n(b))
     };
     let mut terms = vec![];
     for i in 0..ex.len() {
-        let best = (0..ex.len())
-            .filter(|&j| !shares(i, j))
-            .max_by(|&a, &b| {
-                let sa = cos(&uh[i * h..(i + 1) * h], &vh[a * h..(a + 1) * h]);
-                let sb = cos(&uh[i * h..(i + 1) * h], &vh[b * h..(b + 1) * h]);
-                sa.total_cmp(&sb)
-            });
+        let best = (0..ex.len()).filter(|&j| !shares(i, j)).max_by(|&a, &b| {
+            let sa = cos(&uh[i * h..(i + 1) * h], &vh[a * h..(a + 1) * h]);
+            let sb = cos(&uh[i * h..(i + 1) * h], &vh[b * h..(b + 1) * h]);
+            sa.total_cmp(&sb)
+        });
         if let Some(j) = best {
             let ui = u.clone().slice([i..i + 1, 0..h]);
             let vj = v.clone().slice([j..j + 1, 0..h]);
@@ -607,7 +612,10 @@ fn the_hard_negative_term_is_the_head_on_each_rows_most_similar_unrelated_record
     assert_eq!(terms.len(), ex.len());
     let manual = 0.5 * terms.iter().sum::<f64>() / terms.len() as f64;
     assert!(manual > 0.0);
-    assert!((extra - manual).abs() < 1e-4, "term {extra} vs host {manual}");
+    assert!(
+        (extra - manual).abs() < 1e-4,
+        "term {extra} vs host {manual}"
+    );
     // not a training forward: no term
     let unlabelled = model.forward(&r1, &r2, None).unwrap();
     assert!(unlabelled.loss.is_none());
@@ -621,8 +629,17 @@ fn hard_negatives_name_a_label_of_the_model() {
         r#"{"text_field_embedder": {"tokens": {"embedding": {"embedding_dim": 4}}},
             "seq2vec_encoder": {"boe": {}}, "hard_negatives": {"label": "different"}}"#,
     );
-    let e = SequencePairClassifier::new(&c, &vocab, &labels(), Weights::Fresh { seed: 1 }, &Device::flex())
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("\"different\"") && e.contains("duplicate, not_duplicate"), "{e}");
+    let e = SequencePairClassifier::new(
+        &c,
+        &vocab,
+        &labels(),
+        Weights::Fresh { seed: 1 },
+        &Device::flex(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("\"different\"") && e.contains("duplicate, not_duplicate"),
+        "{e}"
+    );
 }
