@@ -86,10 +86,10 @@ pub enum BiomeError {
     Invalid(String),
     /// The model's match label cannot be told.
     #[error(transparent)]
-    MatchLabel(#[from] crate::match_label::MatchLabelError),
+    MatchLabel(#[from] MatchLabelError),
     /// An entity-resolution run cannot go on.
     #[error(transparent)]
-    Resolve(#[from] crate::resolve::ResolveError),
+    Resolve(#[from] ResolveError),
 }
 
 /// The training crate's errors, variant for variant (a user of this crate matches one type).
@@ -124,3 +124,63 @@ impl BiomeError {
 
 /// Result with a [`BiomeError`].
 pub type Result<T> = std::result::Result<T, BiomeError>;
+
+/// The match label cannot be told.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MatchLabelError {
+    /// The model's labels do not say which one means "same entity".
+    #[error(
+        "which label means a match? The model's labels are {}; pass --match-label",
+        .labels.join(", ")
+    )]
+    Needed {
+        /// The model's labels.
+        labels: Vec<String>,
+    },
+    /// `--match-label` names a label the model does not have.
+    #[error("--match-label {given:?} is not a label of the model; its labels are {}", .labels.join(", "))]
+    Unknown {
+        /// What was given.
+        given: String,
+        /// The model's labels.
+        labels: Vec<String>,
+    },
+}
+
+/// An entity-resolution run cannot go on; the message says what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// A multi-field model reads a fixed list of fields, and `--fields` gives another number.
+    #[error(
+        "the model reads {} fields per record ({}), but {} columns were given ({}); pass --fields with one column per model field, in that order",
+        .model_fields.len(), .model_fields.join(", "), .given.len(), .given.join(", ")
+    )]
+    FieldCount {
+        /// The model's record fields (training columns).
+        model_fields: Vec<String>,
+        /// The columns given.
+        given: Vec<String>,
+    },
+    /// `--fields` was not given and the model's own field names are not all columns of the
+    /// table.
+    #[error(
+        "{table}: no --fields given, and the model's fields ({}) are not all columns of the table (missing: {}); its columns are {}",
+        .model_fields.join(", "), .missing.join(", "), .columns.join(", ")
+    )]
+    DefaultFields {
+        /// The table.
+        table: String,
+        /// The model's field names, prefix stripped.
+        model_fields: Vec<String>,
+        /// Those not in the table.
+        missing: Vec<String>,
+        /// The table's columns.
+        columns: Vec<String>,
+    },
+    /// The output folder exists already.
+    #[error("{}: exists already; choose another --output or pass --overwrite", .0.display())]
+    OutputExists(PathBuf),
+    /// An option out of range.
+    #[error("{0}")]
+    Option(String),
+}

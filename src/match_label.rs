@@ -1,26 +1,6 @@
 //! Which of the model's labels means "these two records are one entity".
 
-/// The match label cannot be told.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MatchLabelError {
-    /// The model's labels do not say which one means "same entity".
-    #[error(
-        "which label means a match? The model's labels are {}; pass --match-label",
-        .labels.join(", ")
-    )]
-    Needed {
-        /// The model's labels.
-        labels: Vec<String>,
-    },
-    /// `--match-label` names a label the model does not have.
-    #[error("--match-label {given:?} is not a label of the model; its labels are {}", .labels.join(", "))]
-    Unknown {
-        /// What was given.
-        given: String,
-        /// The model's labels.
-        labels: Vec<String>,
-    },
-}
+pub use crate::error::MatchLabelError;
 
 /// Label names that mean a match, compared case-insensitively.
 const MATCH_NAMES: [&str; 5] = ["duplicate", "match", "1", "true", "same"];
