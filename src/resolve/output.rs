@@ -86,6 +86,20 @@ pub fn csv_writer(path: &Path) -> Result<csv::Writer<fs::File>> {
     csv::Writer::from_path(path).map_err(|e| csv_error(path, e))
 }
 
+/// Writes `header` and `rows` as CSV to `path`, errors naming the file.
+pub fn write_csv<const N: usize>(
+    path: &Path,
+    header: [&str; N],
+    rows: impl IntoIterator<Item = [String; N]>,
+) -> Result<()> {
+    let mut w = csv_writer(path)?;
+    w.write_record(header).map_err(|e| csv_error(path, e))?;
+    for row in rows {
+        w.write_record(&row).map_err(|e| csv_error(path, e))?;
+    }
+    w.flush().map_err(|e| BiomeError::io(path, e))
+}
+
 /// A CSV error as a [`BiomeError`] naming the file.
 pub fn csv_error(path: &Path, e: csv::Error) -> BiomeError {
     match e.into_kind() {

@@ -14,7 +14,7 @@ use biome_resolve::{
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::fields::resolve_fields;
-use super::output::{OutputFolder, csv_error, csv_writer};
+use super::output::{OutputFolder, csv_error, csv_writer, write_csv};
 use super::summary::{CandidateSummary, Evaluation, ResolveSummary, TableSummary, Timings};
 use super::{ResolveOptions, TableInput};
 use crate::error::{BiomeError, Result};
@@ -420,15 +420,13 @@ pub fn dedupe(
         options.report_floor,
         (ids, ids),
     )?;
-    let path = folder.file("clusters.csv");
-    let mut w = csv_writer(&path)?;
-    w.write_record(["id", "cluster_id"])
-        .map_err(|e| csv_error(&path, e))?;
-    for (id, c) in ids.iter().zip(&clusters) {
-        w.write_record([id.as_str(), &c.to_string()])
-            .map_err(|e| csv_error(&path, e))?;
-    }
-    w.flush().map_err(|e| BiomeError::io(&path, e))?;
+    write_csv(
+        &folder.file("clusters.csv"),
+        ["id", "cluster_id"],
+        ids.iter()
+            .zip(&clusters)
+            .map(|(id, c)| [id.clone(), c.to_string()]),
+    )?;
     t.write = clock.elapsed().as_secs_f64();
 
     let cluster_sizes = size_distribution(&clusters);
@@ -605,35 +603,31 @@ pub fn link(
         options.report_floor,
         (lids, rids),
     )?;
-    let path = folder.file("links.csv");
-    let mut w = csv_writer(&path)?;
-    w.write_record(["left_id", "right_id", "probability"])
-        .map_err(|e| csv_error(&path, e))?;
     let mut sorted = kept.clone();
     sorted.sort_by(|x, y| y.2.total_cmp(&x.2).then((x.0, x.1).cmp(&(y.0, y.1))));
-    for (l, r, p) in &sorted {
-        w.write_record([
-            lids[*l as usize].as_str(),
-            rids[*r as usize].as_str(),
-            &format!("{p:.6}"),
-        ])
-        .map_err(|e| csv_error(&path, e))?;
-    }
-    w.flush().map_err(|e| BiomeError::io(&path, e))?;
-    let path = folder.file("clusters.csv");
-    let mut w = csv_writer(&path)?;
-    w.write_record(["source", "id", "cluster_id"])
-        .map_err(|e| csv_error(&path, e))?;
-    for (i, c) in clusters.iter().enumerate() {
-        let (source, id) = if i < nl {
-            ("left", &lids[i])
-        } else {
-            ("right", &rids[i - nl])
-        };
-        w.write_record([source, id.as_str(), &c.to_string()])
-            .map_err(|e| csv_error(&path, e))?;
-    }
-    w.flush().map_err(|e| BiomeError::io(&path, e))?;
+    write_csv(
+        &folder.file("links.csv"),
+        ["left_id", "right_id", "probability"],
+        sorted.iter().map(|(l, r, p)| {
+            [
+                lids[*l as usize].clone(),
+                rids[*r as usize].clone(),
+                format!("{p:.6}"),
+            ]
+        }),
+    )?;
+    write_csv(
+        &folder.file("clusters.csv"),
+        ["source", "id", "cluster_id"],
+        clusters.iter().enumerate().map(|(i, c)| {
+            let (source, id) = if i < nl {
+                ("left", &lids[i])
+            } else {
+                ("right", &rids[i - nl])
+            };
+            [source.to_string(), id.clone(), c.to_string()]
+        }),
+    )?;
     t.write = clock.elapsed().as_secs_f64();
 
     let cluster_sizes = size_distribution(&clusters);
