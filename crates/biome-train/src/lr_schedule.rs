@@ -69,10 +69,10 @@ impl LrSchedulerConfig {
 
     /// Check the values against the run's `total` updates; `key` is the config key path.
     pub fn validate(&self, total: usize, key: &str) -> std::result::Result<(), String> {
+        // A constant rate after a warm-up longer than the run is a slow start, nothing worse;
+        // a decay that would begin after the last step is a mistake.
         match *self {
-            Self::LinearWithWarmup { warmup_steps }
-            | Self::ConstantWithWarmup { warmup_steps }
-            | Self::Cosine { warmup_steps, .. }
+            Self::LinearWithWarmup { warmup_steps } | Self::Cosine { warmup_steps, .. }
                 if warmup_steps > total =>
             {
                 Err(format!(
@@ -149,6 +149,8 @@ mod tests {
         let err = s.validate(2, "trainer.learning_rate_scheduler").unwrap_err();
         assert!(err.contains("trainer.learning_rate_scheduler: warmup_steps 3"), "{err}");
         assert!(s.validate(3, "k").is_ok());
+        let c = LrSchedulerConfig::ConstantWithWarmup { warmup_steps: 30 };
+        assert!(c.validate(10, "k").is_ok());
         assert!(serde_json::from_str::<LrSchedulerConfig>(r#"{"linear": {}}"#).is_err());
     }
 }

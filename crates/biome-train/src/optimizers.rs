@@ -151,3 +151,70 @@ fn lr_of(
         .group_of(param)
         .map_or(base_lr, |g| groups[g].1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::{Linear, LinearConfig};
+    use burn::prelude::*;
+
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+        t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+    }
+
+    /// One Adam step moves every weight by about its learning rate (`|m̂| / √v̂ = 1` on the
+    /// first step): the bias, in a group with lr 0.5, moves 0.5 × factor; the weight, with the
+    /// top-level 0.01, moves 0.01 × factor; AdamW's decay of the group (0 here) and of the
+    /// top level (0.5, `w · (1 − 0.01 · 0.5 · factor)`) too.
+    #[test]
+    fn each_group_steps_with_its_own_rate_and_decay_scaled_by_the_schedule() {
+        let device = Device::flex().autodiff();
+        device.seed(3);
+        let model: Linear = LinearConfig::new(3, 2).init(&device);
+        let config: OptimizerConfig = serde_json::from_str(
+            r#"{"adamw": {"lr": 0.01, "weight_decay": 0.5,
+                "parameter_groups": [[["bias"], {"lr": 0.5, "weight_decay": 0.0}]]}}"#,
+        )
+        .unwrap();
+        let mut optim = Optimizers::new(&config, &model, None).unwrap();
+        let bias_id = model.bias.as_ref().unwrap().id;
+        assert_eq!(optim.lr_of(bias_id, 0.5), 0.25);
+        assert_eq!(optim.lr_of(model.weight.id, 0.5), 0.005);
+        let (w0, b0) = (
+            values(model.weight.val()),
+            values(model.bias.as_ref().unwrap().val()),
+        );
+        let x = Tensor::<2>::from_floats([[1.0, -2.0, 0.5]], &device);
+        let grads = model.forward(x).sum().backward();
+        let grads = GradientsParams::from_grads(grads, &model);
+        let model = optim.update(0.5, model, grads, vec![]).unwrap();
+        let (w1, b1) = (
+            values(model.weight.val()),
+            values(model.bias.as_ref().unwrap().val()),
+        );
+        for (a, b) in b0.iter().zip(&b1) {
+            assert!(((a - b).abs() - 0.25).abs() < 1e-5, "bias {a} -> {b}");
+        }
+        for (a, b) in w0.iter().zip(&w1) {
+            let decayed = a * (1.0 - 0.005 * 0.5);
+            assert!(((decayed - b).abs() - 0.005).abs() < 1e-5, "weight {a} -> {b}");
+        }
+    }
+
+    #[test]
+    fn a_group_that_matches_nothing_names_its_optimizer_key() {
+        let model: Linear = LinearConfig::new(3, 2).init(&Device::flex());
+        let config: OptimizerConfig = serde_json::from_str(
+            r#"{"adam": {"parameter_groups": [[["transformer"], {"lr": 2e-5}]]}}"#,
+        )
+        .unwrap();
+        let err = Optimizers::new(&config, &model, None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("trainer.optimizer.adam.parameter_groups[0][0][0]"),
+            "{err}"
+        );
+    }
+}
