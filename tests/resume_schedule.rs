@@ -39,10 +39,9 @@ fn resume_keeps_the_schedule_position_and_the_group_states() {
 
     let mut b = Pipeline::from_config(config(dir.path(), 1), Device::flex()).unwrap();
     b.train(&train, Some(&valid), &cut, false).unwrap();
-    let state: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(cut.join("checkpoint/state.json")).unwrap(),
-    )
-    .unwrap();
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cut.join("checkpoint/state.json")).unwrap())
+            .unwrap();
     assert_eq!(state["optimizer_steps"], 10);
     let mut b = Pipeline::from_config(config(dir.path(), 3), Device::flex()).unwrap();
     let summary = b.train(&train, Some(&valid), &cut, true).unwrap();

@@ -5,6 +5,7 @@
 
 pub mod classifier;
 pub mod config;
+pub mod cosine_head;
 pub mod decode;
 pub mod error;
 pub mod hard_negatives;
@@ -28,8 +29,8 @@ pub use hard_negatives::HardNegativesConfig;
 pub use initializer::{InitScheme, InitializerRule, apply_initializers};
 pub use loss::cross_entropy;
 pub use metrics::{ClassificationMetrics, MetricsAccumulator};
+pub use param_path::param_paths;
 pub use pr_curve::{PrPoint, best_f1_threshold, precision_recall_curve};
 pub use record_encoder::{EncoderBody, RecordEncoder};
-pub use param_path::param_paths;
 pub use regularizer::{Penalty, Regularizer, RegularizerRule};
 pub use tensors::RecordTensors;

@@ -33,7 +33,10 @@ impl burn::module::ModuleVisitor for PathCollector {
         self.path.exit();
     }
 
-    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<burn::tensor::Tensor<D>>) {
+    fn visit_float<const D: usize>(
+        &mut self,
+        param: &burn::module::Param<burn::tensor::Tensor<D>>,
+    ) {
         self.params.push((param.id, self.path.path()));
     }
 }

@@ -643,3 +643,145 @@ fn hard_negatives_name_a_label_of_the_model() {
         "{e}"
     );
 }
+
+const COSINE: &str = r#"{
+    "text_field_embedder": {"tokens": {"embedding": {"embedding_dim": 6}}},
+    "seq2vec_encoder": {"boe": {"averaged": true}},
+    "pair_combination": "cosine"
+}"#;
+
+fn cos64(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
+    let n = |x: &[f32]| x.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>().sqrt();
+    dot / (n(a) * n(b))
+}
+
+/// At the start the `duplicate` logit is `20 · cos(u, v) − 10` (cosine in f64 on the host),
+/// the other 0; the head on cached vectors (`score_encoded`, as `biome dedupe` uses it) gives
+/// the same; a row padded in a batch with a longer pair equals the row alone.
+#[test]
+fn the_cosine_head_is_scale_times_cosine_plus_bias_on_every_path() {
+    let device = Device::flex();
+    let mut ex = examples();
+    ex.push(PairExample::new(
+        Record::Text("anna maria smith jones".into()),
+        Record::Text("anna smith".into()),
+        "duplicate",
+    ));
+    let (model, r1, r2) = model_and_batch(COSINE, &ex, RecordMode::Text, false, &device);
+    assert_eq!(model.output.weight.dims(), [1, 2]);
+    let out = model.forward(&r1, &r2, None).unwrap();
+    let logits = float_values(out.logits);
+    let (u, v) = (model.encode(&r1).unwrap(), model.encode(&r2).unwrap());
+    let h = u.dims()[1];
+    let (uh, vh) = (float_values(u.clone()), float_values(v.clone()));
+    for i in 0..ex.len() {
+        let want = 20.0 * cos64(&uh[i * h..(i + 1) * h], &vh[i * h..(i + 1) * h]) - 10.0;
+        assert!((f64::from(logits[2 * i]) - want).abs() < 1e-4, "row {i}");
+        assert_eq!(logits[2 * i + 1], 0.0);
+    }
+    let cached = float_values(model.score_encoded(u, v).logits);
+    for (a, b) in logits.iter().zip(&cached) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
+    // Row 0 alone (no padding) equals row 0 of the batch padded to the 4-token record.
+    let (vocab, batcher) = setup(&ex, RecordMode::Text, false);
+    let one = batcher.batch(&ex[..1], &vocab).unwrap();
+    let alone = model
+        .forward(
+            &RecordTensors::from_batch(&one.record1, &device),
+            &RecordTensors::from_batch(&one.record2, &device),
+            None,
+        )
+        .unwrap();
+    let alone = float_values(alone.logits);
+    assert!(
+        (alone[0] - logits[0]).abs() < 1e-5,
+        "{alone:?} vs {logits:?}"
+    );
+}
+
+/// Finite differences of the loss in the match label's scale and bias (f32 forward, central
+/// differences with h = 1e-2 on a smooth loss) agree with the autodiff gradients.
+#[test]
+fn cosine_head_scale_and_bias_gradients_match_finite_differences() {
+    let device = Device::flex().autodiff();
+    let ex = examples();
+    let (model, r1, r2) = model_and_batch(COSINE, &ex, RecordMode::Text, false, &device);
+    let (vocab, batcher) = setup(&ex, RecordMode::Text, false);
+    let y = label_tensor(
+        batcher.batch(&ex, &vocab).unwrap().labels.as_ref().unwrap(),
+        &device,
+    );
+    let loss_of =
+        |m: &SequencePairClassifier| m.forward(&r1, &r2, Some(y.clone())).unwrap().loss.unwrap();
+    // Away from the initial point (the bias moved by +8, the scale by −12) so that both
+    // gradients are clearly non-zero.
+    let shifted = |dw: f32, db: f32| {
+        let mut m = model.clone();
+        let w = m.output.weight.val() + Tensor::<2>::from_floats([[dw - 12.0, 0.0]], &device);
+        let b = m.output.bias.as_ref().unwrap().val()
+            + Tensor::<1>::from_floats([db + 8.0, 0.0], &device);
+        m.output.weight = Param::from_tensor(w.detach());
+        m.output.bias = Some(Param::from_tensor(b.detach()));
+        m
+    };
+    let base = shifted(0.0, 0.0);
+    let grads = loss_of(&base).backward();
+    let gw = float_values(base.output.weight.grad(&grads).unwrap());
+    let gb = float_values(base.output.bias.as_ref().unwrap().grad(&grads).unwrap());
+    let with = |dw: f32, db: f32| f64::from(float_values(loss_of(&shifted(dw, db)))[0]);
+    let h = 1e-2f32;
+    let fd_w = (with(h, 0.0) - with(-h, 0.0)) / (2.0 * f64::from(h));
+    let fd_b = (with(0.0, h) - with(0.0, -h)) / (2.0 * f64::from(h));
+    assert!(
+        (fd_w - f64::from(gw[0])).abs() < 2e-3 + 1e-2 * fd_w.abs(),
+        "{fd_w} vs {}",
+        gw[0]
+    );
+    assert!(
+        (fd_b - f64::from(gb[0])).abs() < 2e-3 + 1e-2 * fd_b.abs(),
+        "{fd_b} vs {}",
+        gb[0]
+    );
+    assert!(gb[0].abs() > 1e-2 && gw[0].abs() > 1e-2, "{gw:?} {gb:?}");
+}
+
+/// The cosine head learns the tiny set (identical records are duplicates, different names
+/// are not), also with the hard-negative term; a label set without a match label is refused.
+#[test]
+fn cosine_head_learns_tiny_data_and_needs_a_match_label() {
+    let device = Device::flex().autodiff();
+    let ex = examples();
+    let (vocab, batcher) = setup(&ex, RecordMode::Text, false);
+    for json in [
+        COSINE.to_string(),
+        COSINE.replace(
+            r#""pair_combination": "cosine""#,
+            r#""pair_combination": "cosine", "hard_negatives": {"label": "not_duplicate"}"#,
+        ),
+    ] {
+        let (model, _) = SequencePairClassifier::new(
+            &config(&json),
+            &vocab,
+            &labels(),
+            Weights::Fresh { seed: 5 },
+            &device,
+        )
+        .unwrap();
+        let (_, losses, metrics) = train_losses(model, &batcher, &vocab, &ex, 60, &device);
+        let (first, last) = (losses[0], *losses.last().unwrap());
+        assert!(last < first * 0.3, "{json}: {first} -> {last}");
+        assert!(last.is_finite());
+        assert!(metrics["accuracy"] > 0.6, "{metrics:?}");
+    }
+    let err = build_err(COSINE, &["a".to_string(), "b".to_string()]);
+    assert!(
+        err.contains("pair_combination \"cosine\" needs two labels"),
+        "{err}"
+    );
+}

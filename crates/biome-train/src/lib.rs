@@ -30,9 +30,9 @@ pub mod step;
 pub mod trainer;
 
 pub use config::{AdamSettings, OptimizerConfig, TrainerConfig, ValidationMetric};
-pub use lr_schedule::LrSchedulerConfig;
-pub use param_groups::{GroupOverrides, ParameterGroup};
 pub use error::{Result, TrainError};
+pub use lr_schedule::LrSchedulerConfig;
 pub use observer::{EpochReport, ProgressBars, TrainObserver, TrainingCurve};
+pub use param_groups::{GroupOverrides, ParameterGroup};
 pub use step::{PairBatch, StepGradients, Stepped, TrainStep};
 pub use trainer::{TrainRun, TrainSummary, evaluate_examples, train};

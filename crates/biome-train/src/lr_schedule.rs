@@ -146,8 +146,13 @@ mod tests {
         let s: LrSchedulerConfig =
             serde_json::from_str(r#"{"linear_with_warmup": {"warmup_steps": 3}}"#).unwrap();
         assert_eq!(s, LrSchedulerConfig::LinearWithWarmup { warmup_steps: 3 });
-        let err = s.validate(2, "trainer.learning_rate_scheduler").unwrap_err();
-        assert!(err.contains("trainer.learning_rate_scheduler: warmup_steps 3"), "{err}");
+        let err = s
+            .validate(2, "trainer.learning_rate_scheduler")
+            .unwrap_err();
+        assert!(
+            err.contains("trainer.learning_rate_scheduler: warmup_steps 3"),
+            "{err}"
+        );
         assert!(s.validate(3, "k").is_ok());
         let c = LrSchedulerConfig::ConstantWithWarmup { warmup_steps: 30 };
         assert!(c.validate(10, "k").is_ok());

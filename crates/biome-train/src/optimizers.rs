@@ -147,9 +147,7 @@ fn lr_of(
     assignment: &GroupAssignment,
     param: ParamId,
 ) -> f64 {
-    assignment
-        .group_of(param)
-        .map_or(base_lr, |g| groups[g].1)
+    assignment.group_of(param).map_or(base_lr, |g| groups[g].1)
 }
 
 #[cfg(test)]
@@ -197,7 +195,10 @@ mod tests {
         }
         for (a, b) in w0.iter().zip(&w1) {
             let decayed = a * (1.0 - 0.005 * 0.5);
-            assert!(((decayed - b).abs() - 0.005).abs() < 1e-5, "weight {a} -> {b}");
+            assert!(
+                ((decayed - b).abs() - 0.005).abs() < 1e-5,
+                "weight {a} -> {b}"
+            );
         }
     }
 

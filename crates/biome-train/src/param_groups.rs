@@ -189,7 +189,9 @@ mod tests {
             "{err}"
         );
         let groups = [group(&["("], GroupOverrides::default())];
-        let err = assign_paths(&groups, &paths(), "k").unwrap_err().to_string();
+        let err = assign_paths(&groups, &paths(), "k")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("k[0][0][0]: invalid regex"), "{err}");
         let groups = [group(&[], GroupOverrides::default())];
         assert!(assign_paths(&groups, &paths(), "k").is_err());
