@@ -284,6 +284,15 @@ impl TrainerConfig {
                 self.optimizer.lr()
             ));
         }
+        if let Some((top, _)) = self.optimizer.adam()
+            && !(top.weight_decay >= 0.0 && top.weight_decay.is_finite())
+        {
+            return Err(format!(
+                "trainer.optimizer.{}.weight_decay must be >= 0, got {}",
+                self.optimizer.name(),
+                top.weight_decay
+            ));
+        }
         Ok(())
     }
 }
@@ -403,6 +412,31 @@ mod tests {
         assert!(max.is_better(0.5, None) && min.is_better(0.5, None));
         assert!(max.is_better(0.6, Some(0.5)) && !max.is_better(0.5, Some(0.5)));
         assert!(min.is_better(0.4, Some(0.5)) && !min.is_better(0.6, Some(0.5)));
+    }
+
+    #[test]
+    fn adamw_reads_torch_defaults_and_a_negative_decay_is_refused() {
+        let c: TrainerConfig = serde_json::from_str(
+            r#"{"optimizer": {"adamw": {"lr": 2e-5}},
+                "learning_rate_scheduler": {"linear_with_warmup": {"warmup_steps": 10}}}"#,
+        )
+        .unwrap();
+        let (top, groups) = c.optimizer.adam().unwrap();
+        assert!(top.decoupled && groups.is_empty());
+        assert_eq!((top.lr, top.weight_decay, top.eps), (2e-5, 0.01, 1e-8));
+        let fused = top.fused();
+        assert_eq!(
+            (fused.weight_decay, fused.decoupled_weight_decay),
+            (None, Some(0.01))
+        );
+        assert!(c.validate().is_ok());
+        let c: TrainerConfig =
+            serde_json::from_str(r#"{"optimizer": {"adamw": {"weight_decay": -1}}}"#).unwrap();
+        let err = c.validate().unwrap_err();
+        assert!(
+            err.contains("trainer.optimizer.adamw.weight_decay"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -79,7 +79,7 @@ impl Optimizers {
         let mut lr_groups = Vec::with_capacity(groups.len());
         for (group, members) in groups.iter().zip(&assignment.members) {
             let settings = top.with(&group.1);
-            if !(settings.weight_decay >= 0.0) {
+            if settings.weight_decay.is_nan() || settings.weight_decay < 0.0 {
                 return Err(TrainError::Invalid(format!(
                     "{key}: weight_decay must be >= 0, got {}",
                     settings.weight_decay
