@@ -574,6 +574,55 @@ mod tests {
         }
     }
 
+    /// A table with settings of its own (its parameter group: AdamW's decoupled decay, its own
+    /// learning rate) steps as the dense AdamW with those settings when every row is touched;
+    /// the shared settings (no decay) and the other rate are not used for it.
+    #[test]
+    fn a_table_with_its_group_settings_equals_dense_adamw() {
+        let device = ad();
+        let batch = vec![vec![1i64, 2, 3, 4, 5, 0], vec![5, 5, 3, 1, 2, 4]];
+        let mut dense = table(false, &device);
+        let mut sparse = table(true, &device);
+        let start = values(sparse.weight.val());
+        let mut adam = burn::optim::ModuleOptimizer::from(
+            crate::fused_adam::FusedAdamConfig {
+                beta_1: 0.9,
+                beta_2: 0.999,
+                epsilon: 1e-8,
+                amsgrad: true,
+                weight_decay: None,
+                decoupled_weight_decay: Some(0.5),
+            }
+            .build(),
+        );
+        let group = SparseAdamConfig {
+            amsgrad: true,
+            weight_decay: 0.5,
+            decoupled_weight_decay: true,
+            ..Default::default()
+        };
+        let table_id = sparse.weight.id;
+        let mut optim =
+            SparseAdam::new(SparseAdamConfig::default()).with_table_config(table_id, group);
+        let lr_of = |id: ParamId| if id == table_id { 0.05 } else { 99.0 };
+        for step in 0..4 {
+            let coef = if step % 2 == 0 { 1.5 } else { -0.5 };
+            let sq =
+                |e: &WordEmbedding| (e.forward(ids(&batch, &device)).powi_scalar(2) * coef).sum();
+            let g = GradientsParams::from_grads(sq(&dense).backward(), &dense);
+            dense = adam.step(0.05, dense, g);
+            let rg = row_grads(&sparse, &sq(&sparse).backward());
+            sparse = optim.step_grouped(&lr_of, sparse, rg);
+        }
+        let (a, b) = (values(dense.weight.val()), values(sparse.weight.val()));
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-6, "{a:?}\n{b:?}");
+        }
+        // Rows 1..=5 moved (row 0 is padding).
+        let moved = a.iter().zip(&start).filter(|(x, y)| (*x - *y).abs() > 1e-3);
+        assert!(moved.count() >= 10, "{a:?}\n{start:?}");
+    }
+
     #[test]
     fn state_round_trips_through_bytes() {
         let device = ad();
