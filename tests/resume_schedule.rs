@@ -48,5 +48,11 @@ fn resume_keeps_the_schedule_position_and_the_group_states() {
     assert_eq!(summary.epochs_completed, 3);
 
     assert_eq!(metrics_without_time(&full), metrics_without_time(&cut));
+    // The trainer ran the schedule: the last update of epoch 1 is update 9 of a 15-update
+    // warm-up (0.01 · 9/15), epoch 2's is update 19, past it (0.01).
+    let lines = metrics_without_time(&full);
+    let lr = |epoch: usize| lines[epoch - 1]["learning_rate"].as_f64().unwrap();
+    assert!((lr(1) - 0.01 * 9.0 / 15.0).abs() < 1e-12, "{}", lr(1));
+    assert!((lr(2) - 0.01).abs() < 1e-12 && (lr(3) - 0.01).abs() < 1e-12);
     assert_eq!(a.evaluate(&test).unwrap(), b.evaluate(&test).unwrap());
 }

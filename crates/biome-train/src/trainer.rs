@@ -180,6 +180,8 @@ pub fn train(
         for o in observers.iter_mut() {
             o.epoch_started(epoch, cfg.num_epochs, batches.len());
         }
+        // With a schedule, metrics.jsonl shows the top-level rate of the epoch's last update.
+        let mut last_lr = None;
         let mut train_metrics = MetricsAccumulator::new(model.labels().to_vec());
         let mut loss_sum = 0.0f64;
         let mut seen = 0usize;
@@ -195,7 +197,9 @@ pub fn train(
                 labels: label_tensor(labels, &ad_device),
             };
             if let Some((schedule, total)) = schedule {
-                step.set_lr_factor(schedule.factor(state.optimizer_steps, total));
+                let factor = schedule.factor(state.optimizer_steps, total);
+                step.set_lr_factor(factor);
+                last_lr = Some(cfg.optimizer.lr() * factor);
             }
             let stepped = match step.step(model, &pairs) {
                 Ok(s) => s,
@@ -263,12 +267,11 @@ pub fn train(
         }
 
         let elapsed_s = started.elapsed().as_secs_f64();
-        state.metrics.push(metrics_line(
-            epoch,
-            &train_metrics,
-            val_metrics.as_ref(),
-            elapsed_s,
-        ));
+        let mut line = metrics_line(epoch, &train_metrics, val_metrics.as_ref(), elapsed_s);
+        if let (Some(lr), Some(fields)) = (last_lr, line.as_object_mut()) {
+            fields.insert("learning_rate".into(), lr.into());
+        }
+        state.metrics.push(line);
         state.epochs_completed = epoch;
         write_checkpoint(run, &step, &model, &state, &best_weights, &vocab_json)?;
         // Only now is the epoch completed: metrics.jsonl never lists an epoch that a resumed
