@@ -5,8 +5,9 @@
 //! `b` — softmax cross-entropy is then the logistic loss on `s · cos + b`.
 //!
 //! Design:
-//! - the output layer stays a plain `Linear` (with one input): `score_encoded`, the
-//!   hard-negative term and `extend_labels` work on it unchanged. At the start the other
+//! - the output layer stays a plain `Linear` (with one input): `score_encoded` and the
+//!   hard-negative term work on it unchanged (`extend_labels` too, structurally, though a
+//!   third label is outside what this head means). At the start the other
 //!   label's row is 0 (its logit is 0), and the match label's weight is [`INIT_SCALE`] and its
 //!   bias `−INIT_SCALE · INIT_THRESHOLD`; both rows then learn, which changes nothing softmax
 //!   sees (it depends on the difference of the rows only).
