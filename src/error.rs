@@ -90,6 +90,9 @@ pub enum BiomeError {
     /// An entity-resolution run cannot go on.
     #[error(transparent)]
     Resolve(#[from] ResolveError),
+    /// A record index cannot be written or loaded.
+    #[error(transparent)]
+    Index(#[from] IndexError),
 }
 
 /// The training crate's errors, variant for variant (a user of this crate matches one type).
@@ -183,4 +186,85 @@ pub enum ResolveError {
     /// An option out of range.
     #[error("{0}")]
     Option(String),
+}
+
+/// The record index format version this build reads and writes (see `resolve::index`).
+pub const INDEX_FORMAT_VERSION: u32 = 1;
+
+/// Why an index cannot be loaded or written.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// The file could not be read or written.
+    #[error("index {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The bytes are not a whole index: truncated, bit-flipped, or another file.
+    #[error("index {path} is damaged or not an index: {reason}; write it again with `biome index`")]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Written by a build with another format version.
+    #[error(
+        "index {path}: format version {found}, this biome reads version {INDEX_FORMAT_VERSION}; write it again with `biome index`"
+    )]
+    Version {
+        /// The file.
+        path: PathBuf,
+        /// The version in the file.
+        found: u32,
+    },
+    /// Encoded by another model (or another training of it): its vectors mean nothing here.
+    #[error(
+        "index {path} was encoded by another model (fingerprint {index}, the model {model} has {model_fingerprint}); write it again with `biome index --model {model}`"
+    )]
+    OtherModel {
+        /// The file.
+        path: PathBuf,
+        /// The fingerprint stored in the index.
+        index: String,
+        /// The model folder.
+        model: String,
+        /// The model's fingerprint.
+        model_fingerprint: String,
+    },
+    /// Its vectors have another size than the model's record vectors.
+    #[error(
+        "index {path}: vectors of {index_dim} values, but the model's record vectors have {model_dim}"
+    )]
+    Dimension {
+        /// The file.
+        path: PathBuf,
+        /// Values per vector in the index.
+        index_dim: usize,
+        /// Values per record vector of the model.
+        model_dim: usize,
+    },
+    /// One id names two records, so a match could not say which.
+    #[error("index {path}: id {id:?} is at rows {first} and {second}; ids must be unique")]
+    DuplicateId {
+        /// The file.
+        path: PathBuf,
+        /// The id.
+        id: String,
+        /// Its first row.
+        first: usize,
+        /// Its second row.
+        second: usize,
+    },
+    /// An index of no records.
+    #[error("index {path} holds no records")]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The model folder's manifest could not be read.
+    #[error("model {0}")]
+    Model(String),
 }

@@ -88,7 +88,9 @@ pub fn parse_pair(value: &Value) -> Result<PairExample, PairError> {
     Ok(pair)
 }
 
-fn parse_record(value: Option<&Value>, field: &'static str) -> Result<Record, PairError> {
+/// Parse one record (`field` names it in errors: `record1`, `record2`, or `/match`'s `record`):
+/// present and of a record type (emptiness is checked by the caller).
+pub fn parse_record(value: Option<&Value>, field: &'static str) -> Result<Record, PairError> {
     let value = value.ok_or(PairError::Missing { field })?;
     let wrong = |found: String| PairError::WrongType { field, found };
     // A field of a list or object record must be a scalar; say which one is not.

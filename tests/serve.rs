@@ -1,7 +1,8 @@
 //! `biome serve` end to end, on loopback only: predictions equal the library's, limits and bad
 //! requests give JSON errors, concurrent requests are batched, a bounded load test, graceful
 //! shutdown of the real binary on SIGTERM / Ctrl-C, fuzzing of the body parser and the
-//! router, overload and slow clients ([`overload`]) and model reloads ([`reload`]). One tiny
+//! router, overload and slow clients ([`overload`]), model reloads ([`reload`]) and online
+//! matching against a record index ([`matching`]). One tiny
 //! model is trained once per test process (and a second one for the reloads).
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -18,6 +19,8 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 mod common;
+#[path = "serve/matching.rs"]
+mod matching;
 #[path = "serve/overload.rs"]
 mod overload;
 #[path = "serve/reload.rs"]

@@ -92,6 +92,10 @@ enum Command {
         /// Model folder.
         #[arg(long)]
         model: PathBuf,
+        /// A record index written by `biome index` with this model: enables POST /match (one
+        /// record -> its best candidates in the indexed table). Reloaded with the model.
+        #[arg(long)]
+        index: Option<PathBuf>,
         /// Backend.
         #[arg(long, default_value_t = default_device_name().to_string())]
         device: String,
@@ -195,6 +199,31 @@ enum Command {
         #[arg(long, value_delimiter = ',')]
         fields: Option<Vec<String>>,
         /// The CSV file to write.
+        #[arg(long)]
+        output: PathBuf,
+        /// Replace --output if it exists.
+        #[arg(long)]
+        overwrite: bool,
+        /// Backend.
+        #[arg(long, default_value_t = default_device_name().to_string())]
+        device: String,
+    },
+    /// Write the record index `serve --index` matches single records against (POST /match):
+    /// every record's id and vector, under a fingerprint of the model, in one file.
+    Index {
+        /// Model folder.
+        #[arg(long)]
+        model: PathBuf,
+        /// The table (CSV, JSON lines or Parquet).
+        #[arg(long)]
+        data: PathBuf,
+        /// Column of unique record ids.
+        #[arg(long)]
+        id_column: String,
+        /// Columns read as the model's fields, in order (default: the model's field names).
+        #[arg(long, value_delimiter = ',')]
+        fields: Option<Vec<String>>,
+        /// The index file to write.
         #[arg(long)]
         output: PathBuf,
         /// Replace --output if it exists.
@@ -445,6 +474,38 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             eprintln!("{n} record vectors of {dim} values in {}", output.display());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Index {
+            model,
+            data,
+            id_column,
+            fields,
+            output,
+            overwrite,
+            device,
+        } => {
+            let input = TableInput {
+                path: data,
+                id_column,
+                fields,
+                entity_column: None,
+            };
+            let options = ResolveOptions {
+                overwrite,
+                ..ResolveOptions::default()
+            };
+            let (n, dim) = biome::resolve::index_table(
+                &model,
+                device_from_name(&device)?,
+                &input,
+                &options,
+                &output,
+            )?;
+            eprintln!(
+                "index of {n} records ({dim} values each) in {}",
+                output.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Threshold {
             model,
             data,
@@ -486,6 +547,7 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
         } => Ok(predict(&model, &input, &device)?),
         Command::Serve {
             model,
+            index,
             device,
             host,
             port,
@@ -502,6 +564,7 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             body_timeout_ms,
         } => {
             let options = ServeOptions {
+                index,
                 device: device_from_name(&device)?,
                 host,
                 port,

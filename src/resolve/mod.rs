@@ -1,5 +1,6 @@
 //! Entity resolution on whole tables: `biome dedupe` (one table) and `biome link` (two), and
-//! `biome encode` (the record vectors).
+//! `biome encode` (the record vectors), and `biome index` (the record index `biome serve
+//! --index` matches single records against, [`index`]).
 //!
 //! Every record is encoded exactly once; candidate pairs come from the model's own nearest
 //! neighbours and from blocking rules on columns (their union); each candidate is scored by the
@@ -16,6 +17,7 @@
 
 pub mod error;
 pub mod fields;
+pub mod index;
 pub mod output;
 mod run;
 pub mod summary;
@@ -24,7 +26,8 @@ use std::path::PathBuf;
 
 pub use biome_resolve::{BlockingRule, Clustering, NeighbourIndex};
 pub use error::ResolveError;
-pub use run::{dedupe, encode_table, link};
+pub use index::{IndexError, RecordIndex, load_index, model_fingerprint};
+pub use run::{dedupe, encode_table, index_table, link};
 pub use summary::ResolveSummary;
 
 /// A table to read.

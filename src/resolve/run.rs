@@ -727,3 +727,32 @@ pub fn encode_table(
     result?;
     Ok((side.records.ids.len(), dim))
 }
+
+/// Encodes every record of a table and writes the record index `biome serve --index` loads
+/// (see [`super::index`]); returns the number of records and the vector size.
+pub fn index_table(
+    model_dir: &Path,
+    device: crate::Device,
+    input: &TableInput,
+    options: &ResolveOptions,
+    output: &Path,
+) -> Result<(usize, usize)> {
+    if output.exists() && !options.overwrite {
+        return Err(super::ResolveError::OutputExists(output.to_path_buf()).into());
+    }
+    let fingerprint = super::index::model_fingerprint(model_dir)?;
+    let pipeline = Pipeline::load(model_dir, device)?;
+    let (table, records, fields) = read_side(&pipeline, input)?;
+    let side = encode_side(&pipeline, table, records, fields, options, "encode")?;
+    let header = super::index::IndexHeader {
+        format_version: super::index::FORMAT_VERSION,
+        biome_version: env!("CARGO_PKG_VERSION").into(),
+        model_fingerprint: fingerprint,
+        dim: side.vectors.dim,
+        source: side.records.source.clone(),
+        fields: side.fields.clone(),
+        ids: side.records.ids.clone(),
+    };
+    super::index::write_index(output, &header, &side.vectors.data)?;
+    Ok((header.ids.len(), header.dim))
+}

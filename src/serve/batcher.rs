@@ -18,12 +18,13 @@ use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use biome_core::PairExample;
+use biome_core::{PairExample, Record};
 use biome_models::Prediction;
 use burn::prelude::Device;
 use serde::Serialize;
 use tokio::sync::oneshot;
 
+use super::matcher::{IndexInfo, Match, Matcher};
 use super::metrics::Metrics;
 use super::queue::Ticket;
 use super::stats::Stats;
@@ -93,6 +94,8 @@ pub struct ModelInfo {
     pub biome_version: String,
     /// The pipeline configuration (data, model, trainer).
     pub config: serde_json::Value,
+    /// The record index `POST /match` searches (`--index`), if any.
+    pub index: Option<IndexInfo>,
 }
 
 /// A reply to one request: its predictions in order, or a message for a 500.
@@ -106,8 +109,22 @@ pub(crate) struct Job {
     pub ticket: Option<Ticket>,
 }
 
+/// One `/match` request: a record, how many candidates, where the answer goes.
+pub(crate) struct MatchJob {
+    pub record: Record,
+    pub top_k: usize,
+    pub reply: oneshot::Sender<MatchReply>,
+    /// The request's room in the queue (one record), given back when it runs.
+    pub ticket: Option<Ticket>,
+}
+
+/// A reply to one `/match` request: its candidates, or a message for a 500.
+pub(crate) type MatchReply = std::result::Result<Vec<Match>, String>;
+
 pub(crate) enum Msg {
     Job(Job),
+    /// A `/match` request: run alone, between two batches.
+    Match(MatchJob),
     /// Stop between two batches until told to go on (see [`WorkerHold`]).
     Hold(Hold),
     /// Answer everything sent before, then exit.
@@ -163,6 +180,7 @@ impl Worker {
     /// Start the worker: it loads the model in its own thread and reports load errors here.
     pub fn spawn(
         model: &Path,
+        index: Option<&Path>,
         device: &Device,
         options: BatchOptions,
         stats: Arc<Stats>,
@@ -175,6 +193,7 @@ impl Worker {
         let (tx, rx) = mpsc::channel::<Msg>();
         let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<ModelInfo>>(1);
         let (dir, device) = (model.to_path_buf(), device.clone());
+        let index = index.map(Path::to_path_buf);
         let thread = std::thread::Builder::new()
             .name("biome-batcher".into())
             .spawn(move || {
@@ -186,6 +205,15 @@ impl Worker {
                         return;
                     }
                 };
+                // The index is checked against the model just loaded (and reloaded with it).
+                let matcher = match index.as_deref().map(|i| Matcher::load(i, &dir, &pipeline)) {
+                    Some(Err(e)) => {
+                        let _ = ready_tx.send(Err(e.into()));
+                        return;
+                    }
+                    Some(Ok(m)) => Some(m),
+                    None => None,
+                };
                 let config = serde_json::from_str(&pipeline.config().to_json())
                     .unwrap_or(serde_json::Value::Null);
                 let info = ModelInfo {
@@ -196,9 +224,11 @@ impl Worker {
                     model_biome_version: manifest.biome_version,
                     biome_version: env!("CARGO_PKG_VERSION").into(),
                     config,
+                    index: matcher.as_ref().map(|m| m.info.clone()),
                 };
                 if ready_tx.send(Ok(info)).is_ok() {
-                    run(&pipeline, &rx, options, &stats, &metrics);
+                    let worker = Owned { pipeline, matcher };
+                    run(&worker, &rx, options, &stats, &metrics);
                 }
             })
             .map_err(ServeError::Io)?;
@@ -248,26 +278,43 @@ impl Drop for Worker {
     }
 }
 
-/// The worker loop: batch, run, answer; until `Stop` or every sender is gone.
+/// What the worker thread owns.
+struct Owned {
+    pipeline: Pipeline,
+    matcher: Option<Matcher>,
+}
+
+/// The worker loop: batch, run, answer; until `Stop` or every sender is gone. A `/match`
+/// request runs alone, after the batch that was forming when it arrived.
 fn run(
-    pipeline: &Pipeline,
+    owned: &Owned,
     rx: &mpsc::Receiver<Msg>,
     options: BatchOptions,
     stats: &Stats,
     metrics: &Metrics,
 ) {
+    let pipeline = &owned.pipeline;
     let mut pending: Option<Job> = None;
+    let mut pending_match: Option<MatchJob> = None;
     let mut held: Option<Hold> = None;
     let mut stopping = false;
     loop {
         if let Some(hold) = held.take() {
             hold.wait();
         }
+        if let Some(job) = pending_match.take() {
+            run_match(owned, job, metrics);
+            continue;
+        }
         let first = match pending.take() {
             Some(job) => job,
             None if stopping => return,
             None => match rx.recv() {
                 Ok(Msg::Job(job)) => job,
+                Ok(Msg::Match(job)) => {
+                    pending_match = Some(job);
+                    continue;
+                }
                 Ok(Msg::Hold(hold)) => {
                     held = Some(hold);
                     continue;
@@ -304,6 +351,11 @@ fn run(
             };
             match msg {
                 Msg::Stop => stopping = true,
+                Msg::Match(job) => {
+                    // This batch first, then the match.
+                    pending_match = Some(job);
+                    break;
+                }
                 Msg::Hold(hold) => {
                     // This batch first, then the hold.
                     held = Some(hold);
@@ -325,6 +377,27 @@ fn run(
             run_batch(pipeline, jobs, stats, metrics);
         }
     }
+}
+
+/// One `/match` request: encode, search, score; a panic or an error is a 500 message.
+fn run_match(owned: &Owned, mut job: MatchJob, metrics: &Metrics) {
+    job.ticket = None;
+    if job.reply.is_closed() {
+        return;
+    }
+    let started = Instant::now();
+    let answer = match &owned.matcher {
+        None => Err("this server has no index: start it with --index".to_string()),
+        Some(matcher) => match catch_unwind(AssertUnwindSafe(|| {
+            matcher.find(&owned.pipeline, &job.record, job.top_k)
+        })) {
+            Ok(Ok(matches)) => Ok(matches),
+            Ok(Err(e)) => Err(format!("matching failed: {e}")),
+            Err(_) => Err("matching failed: the model panicked".into()),
+        },
+    };
+    metrics.model_run(1, started.elapsed().as_secs_f64());
+    let _ = job.reply.send(answer);
 }
 
 /// One model run over several requests. If it fails, each request is retried alone so that

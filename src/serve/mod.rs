@@ -2,6 +2,9 @@
 //!
 //! - `POST /predict`: one pair `{"record1": ..., "record2": ...}` or an array of pairs (the
 //!   input of `biome predict`); answers one prediction or an array of them, in order.
+//! - `POST /match` (with `--index`): one record `{"record": ..., "top_k": 10}` against the
+//!   record index `biome index` wrote; answers its nearest indexed records scored by the
+//!   model, best first ([`matcher`]). Without `--index`: 404.
 //! - `GET /health`: `{"status": "ok", ...}` (`"overloaded"` while the queue is full) with
 //!   request, batch, queue, connection and reload counters.
 //! - `GET /model`: labels, configuration, archive format version and biome versions.
@@ -32,6 +35,7 @@ pub mod batcher;
 pub mod body;
 pub mod connections;
 pub mod limits;
+pub mod matcher;
 pub mod metrics;
 pub mod queue;
 pub mod reload;
@@ -48,9 +52,10 @@ use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 
 pub use batcher::{BatchOptions, ModelInfo, WorkerHold};
-pub use body::{BodyError, PredictRequest, parse_body};
+pub use body::{BodyError, MatchRequest, PredictRequest, parse_body, parse_match_body};
 pub use connections::ConnectionOptions;
 pub use limits::{LimitError, Limits};
+pub use matcher::{DEFAULT_TOP_K, IndexInfo, MAX_TOP_K, Match};
 pub use reload::Reloaded;
 pub use routes::MODEL_GENERATION;
 pub use stats::StatsSnapshot;
@@ -70,6 +75,9 @@ use stats::Stats;
 pub struct ServeOptions {
     /// The model folder.
     pub model: PathBuf,
+    /// The record index `POST /match` searches (`biome index` writes it); loaded and checked
+    /// against the model at start and on each reload.
+    pub index: Option<PathBuf>,
     /// The (plain) device the model runs on; [`crate::device_from_name`] reads a name.
     pub device: Device,
     /// Address to listen on.
@@ -95,6 +103,7 @@ impl ServeOptions {
     pub fn new(model: impl Into<PathBuf>) -> Self {
         Self {
             model: model.into(),
+            index: None,
             device: crate::device::device_from_name(crate::device::default_device_name())
                 .expect("the default device is compiled in"),
             host: "127.0.0.1".into(),
@@ -151,6 +160,7 @@ impl App {
         let metrics = Arc::new(Metrics::default());
         let models = Models::load(
             options.model.clone(),
+            options.index.clone(),
             options.device.clone(),
             options.batching,
             stats.clone(),

@@ -32,6 +32,8 @@ pub(crate) struct Models {
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
     model: PathBuf,
+    /// The record index, loaded (and checked) again with the model on each reload.
+    index: Option<PathBuf>,
     device: Device,
     batching: BatchOptions,
     stats: Arc<Stats>,
@@ -63,13 +65,20 @@ impl Models {
     /// Load `model` and start its worker.
     pub fn load(
         model: PathBuf,
+        index: Option<PathBuf>,
         device: Device,
         batching: BatchOptions,
         stats: Arc<Stats>,
         metrics: Arc<Metrics>,
     ) -> Result<Models> {
-        let (worker, info) =
-            Worker::spawn(&model, &device, batching, stats.clone(), metrics.clone())?;
+        let (worker, info) = Worker::spawn(
+            &model,
+            index.as_deref(),
+            &device,
+            batching,
+            stats.clone(),
+            metrics.clone(),
+        )?;
         let loaded = Loaded {
             sender: worker.sender(),
             info,
@@ -80,6 +89,7 @@ impl Models {
             worker: Mutex::new(Some(worker)),
             reloading: tokio::sync::Mutex::new(()),
             model,
+            index,
             device,
             batching,
             stats,
@@ -107,6 +117,7 @@ impl Models {
         let loaded = tokio::task::spawn_blocking(move || {
             Worker::spawn(
                 &this.model,
+                this.index.as_deref(),
                 &this.device,
                 this.batching,
                 this.stats.clone(),

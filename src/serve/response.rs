@@ -114,7 +114,12 @@ impl From<BodyError> for ApiError {
         if let BodyError::Limit(limit) = e {
             return limit.into();
         }
-        let mut err = ApiError::new(StatusCode::BAD_REQUEST, e.to_string());
+        // A well-formed top_k out of range is a problem of its value, like a text too long.
+        let status = match e {
+            BodyError::TopK { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let mut err = ApiError::new(status, e.to_string());
         if let Some(i) = e.index() {
             err = err.with("index", i);
         }

@@ -1,4 +1,4 @@
-//! The HTTP routes: `POST /predict`, `GET /health`, `GET /model`, `GET /metrics`,
+//! The HTTP routes: `POST /predict`, `POST /match`, `GET /health`, `GET /model`, `GET /metrics`,
 //! `POST /admin/reload` (loopback clients only), and JSON answers for unknown paths and wrong
 //! methods.
 
@@ -14,8 +14,8 @@ use axum::routing::{get, post};
 use serde_json::json;
 use tokio::sync::oneshot;
 
-use super::batcher::{BatchOptions, Job, Msg};
-use super::body::parse_body;
+use super::batcher::{BatchOptions, Job, MatchJob, Msg};
+use super::body::{parse_body, parse_match_body};
 use super::connections::{ConnectionOptions, Slots, is_admin_peer};
 use super::limits::{LimitError, Limits};
 use super::metrics::{self, Gauges, Metrics};
@@ -43,6 +43,7 @@ pub const MODEL_GENERATION: &str = "x-model-generation";
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/predict", post(predict))
+        .route("/match", post(match_record))
         .route("/health", get(health))
         .route("/model", get(model))
         .route("/metrics", get(metrics))
@@ -69,7 +70,8 @@ async fn predict(State(state): State<Arc<AppState>>, request: Request) -> Respon
     response
 }
 
-async fn predict_inner(state: &AppState, request: Request) -> Result<Response, ApiError> {
+/// The body of a JSON request, within the size limit and the body timeout.
+async fn read_body(state: &AppState, request: Request) -> Result<axum::body::Bytes, ApiError> {
     check_content_type(request.headers())?;
     let limits = &state.limits;
     if let Some(length) = content_length(request.headers()) {
@@ -93,6 +95,12 @@ async fn predict_inner(state: &AppState, request: Request) -> Result<Response, A
                 )
             }
         })?;
+    Ok(bytes)
+}
+
+async fn predict_inner(state: &AppState, request: Request) -> Result<Response, ApiError> {
+    let limits = &state.limits;
+    let bytes = read_body(state, request).await?;
     // A full queue refuses before the JSON is parsed: under overload the refusals must cost
     // as little CPU as possible, since they share the cores with the model.
     if state.queue.is_full() {
@@ -137,6 +145,81 @@ async fn predict_inner(state: &AppState, request: Request) -> Result<Response, A
     } else {
         json_response(StatusCode::OK, &predictions)
     };
+    response
+        .headers_mut()
+        .insert(MODEL_GENERATION, HeaderValue::from(generation));
+    Ok(response)
+}
+
+async fn match_record(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let started = Instant::now();
+    let in_flight = state.stats.enter();
+    let response = match match_inner(&state, request).await {
+        Ok(response) => response,
+        Err(e) => {
+            state.stats.failed(e.status.as_u16());
+            e.into_response()
+        }
+    };
+    drop(in_flight);
+    state
+        .metrics
+        .answered(response.status().as_u16(), started.elapsed().as_secs_f64());
+    response
+}
+
+/// `POST /match`: the record's best candidates in the index, through the same queue and
+/// worker as `/predict` (one record's room in the queue), so overload protection applies.
+async fn match_inner(state: &AppState, request: Request) -> Result<Response, ApiError> {
+    let (sender, generation, index) = {
+        let current = state.models.current();
+        (
+            current.sender.clone(),
+            current.generation,
+            current.info.index.clone(),
+        )
+    };
+    let Some(index) = index else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "POST /match needs a record index: write one with `biome index --model MODEL \
+             --data TABLE --id-column ID --output FILE` and start `biome serve --index FILE`",
+        ));
+    };
+    let bytes = read_body(state, request).await?;
+    if state.queue.is_full() {
+        return Err(ApiError::overloaded(state.queue.full()));
+    }
+    let parsed = parse_match_body(&bytes, &state.limits)?;
+    let ticket = state.queue.try_reserve(1).map_err(ApiError::overloaded)?;
+    let (reply, answer) = oneshot::channel();
+    let job = MatchJob {
+        record: parsed.record,
+        top_k: parsed.top_k,
+        reply,
+        ticket: Some(ticket),
+    };
+    sender.send(Msg::Match(job)).map_err(|_| shutting_down())?;
+    drop(sender);
+    let answer = match state.batching.request_timeout {
+        Some(deadline) => tokio::time::timeout(deadline, answer)
+            .await
+            .map_err(|_| ApiError::deadline(deadline))?,
+        None => answer.await,
+    };
+    let matches = answer
+        .map_err(|_| shutting_down())?
+        .map_err(|message| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message))?;
+    state.stats.answered(1);
+    let mut response = json_response(
+        StatusCode::OK,
+        &json!({
+            "matches": matches,
+            "match_label": index.match_label,
+            "threshold": index.threshold,
+            "index_records": index.records,
+        }),
+    );
     response
         .headers_mut()
         .insert(MODEL_GENERATION, HeaderValue::from(generation));
@@ -270,7 +353,7 @@ async fn not_found(uri: Uri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         format!(
-            "no route {}: the routes are POST /predict, GET /health, GET /model, GET /metrics, \
+            "no route {}: the routes are POST /predict, POST /match, GET /health, GET /model, GET /metrics, \
              POST /admin/reload",
             uri.path()
         ),
@@ -278,7 +361,7 @@ async fn not_found(uri: Uri) -> ApiError {
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> Response {
-    let allow = if uri.path() == "/predict" || uri.path() == "/admin/reload" {
+    let allow = if ["/predict", "/match", "/admin/reload"].contains(&uri.path()) {
         "POST"
     } else {
         "GET, HEAD"
