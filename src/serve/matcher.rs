@@ -59,6 +59,20 @@ pub struct Match {
     pub is_match: bool,
 }
 
+/// The answer to a `/match` request (serialised as it is: a `serde_json::Value` would print
+/// the `f32` probabilities with `f64` digits).
+#[derive(Debug, Clone, Serialize)]
+pub struct MatchAnswer<'a> {
+    /// The candidates, best probability first.
+    pub matches: &'a [Match],
+    /// The label whose probability is reported.
+    pub match_label: &'a str,
+    /// The threshold of the `match` flags.
+    pub threshold: f32,
+    /// Records in the index.
+    pub index_records: usize,
+}
+
 /// The index of a serving model, with what scoring needs.
 pub(crate) struct Matcher {
     ids: Vec<String>,

@@ -55,7 +55,7 @@ pub use batcher::{BatchOptions, ModelInfo, WorkerHold};
 pub use body::{BodyError, MatchRequest, PredictRequest, parse_body, parse_match_body};
 pub use connections::ConnectionOptions;
 pub use limits::{LimitError, Limits};
-pub use matcher::{DEFAULT_TOP_K, IndexInfo, MAX_TOP_K, Match};
+pub use matcher::{DEFAULT_TOP_K, IndexInfo, MAX_TOP_K, Match, MatchAnswer};
 pub use reload::Reloaded;
 pub use routes::MODEL_GENERATION;
 pub use stats::StatsSnapshot;

@@ -18,6 +18,7 @@ use super::batcher::{BatchOptions, Job, MatchJob, Msg};
 use super::body::{parse_body, parse_match_body};
 use super::connections::{ConnectionOptions, Slots, is_admin_peer};
 use super::limits::{LimitError, Limits};
+use super::matcher::MatchAnswer;
 use super::metrics::{self, Gauges, Metrics};
 use super::queue::QueueBudget;
 use super::reload::Models;
@@ -213,12 +214,12 @@ async fn match_inner(state: &AppState, request: Request) -> Result<Response, Api
     state.stats.answered(1);
     let mut response = json_response(
         StatusCode::OK,
-        &json!({
-            "matches": matches,
-            "match_label": index.match_label,
-            "threshold": index.threshold,
-            "index_records": index.records,
-        }),
+        &MatchAnswer {
+            matches: &matches,
+            match_label: &index.match_label,
+            threshold: index.threshold,
+            index_records: index.records,
+        },
     );
     response
         .headers_mut()

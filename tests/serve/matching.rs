@@ -268,3 +268,34 @@ fn match_without_an_index_is_404_and_bad_bodies_are_400_or_422() {
     assert_eq!(r.header("allow"), Some("POST"));
     server.shutdown().unwrap();
 }
+
+#[test]
+fn a_match_takes_a_place_in_the_queue_and_is_refused_503_when_it_is_full() {
+    let ix = indexed();
+    let index = ix.index.clone();
+    let server = start_with(move |o: &mut ServeOptions| {
+        o.index = Some(index);
+        o.batching.max_queue = Some(1);
+    });
+    let addr = server.addr();
+    let hold = server.hold_worker().unwrap();
+    let body = json!({"record": record_json(&ix.rows[1]), "top_k": 2}).to_string();
+    let queued = {
+        let body = body.clone();
+        std::thread::spawn(move || post_match(&mut Client::connect(addr), body.as_bytes()))
+    };
+    let t0 = std::time::Instant::now();
+    while Client::connect(addr).get("/health").json()["queue_pairs"] != 1 {
+        assert!(t0.elapsed().as_secs() < 10, "the match never queued");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let r = post_match(&mut Client::connect(addr), body.as_bytes());
+    assert_eq!(r.status, 503);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert_eq!(r.json()["limit"], "max_queue");
+    drop(hold);
+    let r = queued.join().unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["matches"][0]["id"], ix.rows[1].rec_id.as_str());
+    server.shutdown().unwrap();
+}
