@@ -114,10 +114,15 @@ impl BertConfig {
     /// Parse and [validate](Self::validate) the text of a `config.json`; `origin` names it in
     /// errors (the file it was read from, or its place in a model archive).
     pub fn from_json(text: &str, origin: &Path) -> Result<Self, ModuleError> {
-        let config: Self = serde_json::from_str(text).map_err(|e| ModuleError::ModelConfig {
-            path: origin.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let mut json = serde_json::Deserializer::from_str(text);
+        let config: Self =
+            serde_path_to_error::deserialize(&mut json).map_err(|e| ModuleError::ModelConfig {
+                path: origin.to_path_buf(),
+                message: match e.path().to_string().as_str() {
+                    "." => e.inner().to_string(),
+                    key => format!("{key}: {}", e.inner()),
+                },
+            })?;
         config.validate(origin)?;
         Ok(config)
     }
@@ -161,7 +166,7 @@ impl BertConfig {
                 return Err(invalid(format!("{key} must be at least 1")));
             }
         }
-        if self.hidden_size % self.num_attention_heads != 0 {
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(invalid(format!(
                 "hidden_size {} is not divisible by num_attention_heads {}",
                 self.hidden_size, self.num_attention_heads
