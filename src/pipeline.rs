@@ -187,6 +187,7 @@ impl Pipeline {
             trainer: &self.config.trainer,
             regularizer: &self.config.model.regularizer,
             config_json: &config_json,
+            assets: &[],
             vocab: &vocab,
             batcher: &self.batcher,
             train,
