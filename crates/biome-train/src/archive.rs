@@ -267,10 +267,12 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
             ),
         ));
     }
-    if let Some(extra) = manifest.files.keys().find(|name| {
-        ![CONFIG, VOCABULARY, WEIGHTS].contains(&name.as_str())
-            && !(manifest.format_version >= 2 && ASSETS.contains(&name.as_str()))
-    }) {
+    // Version 1 knew only the three files; version 2 added the assets.
+    let known = |name: &str| {
+        [CONFIG, VOCABULARY, WEIGHTS].contains(&name)
+            || (manifest.format_version >= 2 && ASSETS.contains(&name))
+    };
+    if let Some(extra) = manifest.files.keys().find(|name| !known(name)) {
         return Err(TrainError::archive(
             &manifest_path,
             format!("corrupted manifest: it lists an unknown file {extra:?}"),
