@@ -16,8 +16,8 @@ pieces the pipeline uses.
     HF_HUB_OFFLINE=1 /work/torchenv/bin/python benches/transformer/exactness.py \
         [--model ../shared/models/all-MiniLM-L6-v2] [--texts 400] [--max-length 256]
 
-It builds the example in release mode (cargo run) and needs `sentence-transformers` in the
-venv (`/work/torchenv/bin/pip install sentence-transformers`). Prints a JSON summary; exits 1
+It builds the example in the dev profile (`cargo run`; dependencies are optimised there) and
+needs `sentence-transformers` in the venv (`/work/torchenv/bin/pip install sentence-transformers`). Prints a JSON summary; exits 1
 when any id differs.
 """
 import argparse
@@ -79,7 +79,7 @@ def main():
 
     stdin = "".join(json.dumps(t) + "\n" for t in texts)
     run = subprocess.run(
-        ["cargo", "run", "--release", "--quiet", "--example", "transformer_embeddings", "--",
+        ["cargo", "run", "--quiet", "--example", "transformer_embeddings", "--",
          args.model, str(args.max_length)],
         input=stdin, capture_output=True, text=True, cwd=ROOT, check=True)
     rows = [json.loads(line) for line in run.stdout.splitlines()]
