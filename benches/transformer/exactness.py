@@ -18,7 +18,7 @@ pieces the pipeline uses.
 
 It builds the example in the dev profile (`cargo run`; dependencies are optimised there) and
 needs `sentence-transformers` in the venv (`/work/torchenv/bin/pip install sentence-transformers`). Prints a JSON summary; exits 1
-when any id differs.
+when any id differs or a pooled value differs by more than 1e-4.
 """
 import argparse
 import csv

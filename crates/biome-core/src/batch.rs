@@ -642,3 +642,68 @@ mod tests {
         assert_eq!(batcher.pair_length(&ex[1]), 3);
     }
 }
+
+/// The transformer-tokenizer path of the batcher (the tokenizer itself is tested in
+/// `subword`).
+#[cfg(test)]
+mod subword_tests {
+    use super::*;
+    use crate::subword::{SubwordTokenizer, bert_tokenizer_json};
+    use crate::vocabulary::VocabularyBuilder;
+
+    /// The vocabulary of `subword`'s tests: ids are positions.
+    const VOCAB: &[&str] = &[
+        "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "anna", "muller", "mull", "##er", "koln",
+        "street", "st", ".", ",", "-", "12", "##3", "the", "hotel", "##s",
+    ];
+
+    fn tiny(max_length: usize) -> SubwordTokenizer {
+        SubwordTokenizer::from_json(&bert_tokenizer_json(VOCAB, true), "tiny.json", max_length)
+            .unwrap()
+    }
+
+    #[test]
+    fn batches_pad_each_field_as_its_own_sequence() {
+        let t = tiny(8);
+        let r1 = Record::named([("name", "Anna Müller"), ("city", "Köln"), ("x", " ")]);
+        let r2 = Record::from("the hotels");
+        let records = [&r1, &r2];
+        let multi =
+            RecordBatch::from_records_subword(&records, &t, RecordMode::Multifield).unwrap();
+        // [B=2, F=2 (blank fields dropped), T=5 (the longest field: [CLS] the hotel ##s [SEP])]
+        assert_eq!(multi.shape_tokens, [2, 2, 5]);
+        #[rustfmt::skip]
+        assert_eq!(multi.tokens, [
+            2, 5, 6, 3, 0,     2, 9, 3, 0, 0,   // Anna Müller | Köln
+            2, 17, 18, 19, 3,  0, 0, 0, 0, 0,   // the hotels | (padded field)
+        ]);
+        let mask: Vec<bool> = multi.tokens.iter().map(|&id| id != 0).collect();
+        assert_eq!(multi.token_mask, mask);
+        assert_eq!(multi.field_mask(), [true, true, true, false]);
+        assert!(multi.chars.is_none());
+        let single = RecordBatch::from_records_subword(&records, &t, RecordMode::Text).unwrap();
+        // fields joined by a space: one sequence per record
+        assert_eq!(single.shape_tokens, [2, 5]);
+        assert_eq!(single.tokens, [2, 5, 6, 9, 3, 2, 17, 18, 19, 3]);
+    }
+
+    #[test]
+    fn batcher_takes_labels_from_the_vocabulary_and_ids_from_the_tokenizer() {
+        let examples = vec![
+            PairExample::new("anna", "anna muller", "duplicate"),
+            PairExample::new("koln", "street", "not_duplicate"),
+        ];
+        let mut builder = VocabularyBuilder::new();
+        for e in &examples {
+            builder.count(LABELS, e.label.as_deref().unwrap());
+        }
+        let vocab = builder.build(&VocabularyOptions::default());
+        let batcher = Batcher::subword(tiny(8), RecordMode::Text);
+        let batch = batcher.batch(&examples, &vocab).unwrap();
+        assert_eq!(batch.record1.tokens, [2, 5, 3, 2, 9, 3]);
+        assert_eq!(batch.record2.tokens, [2, 5, 6, 3, 2, 10, 3, 0]);
+        assert_eq!(batch.labels, Some(vec![0, 1]));
+        // bucketing length: the longer record's ids, special tokens included
+        assert_eq!(batcher.pair_length(&examples[0]), 4);
+    }
+}
