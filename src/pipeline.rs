@@ -447,13 +447,7 @@ impl Pipeline {
         let mut done = 0;
         for idx in sequential_batches(order.len(), batch_size)? {
             let picked: Vec<&Record> = idx.iter().map(|&i| &records[order[i]]).collect();
-            let batch = biome_core::RecordBatch::from_records(
-                &picked,
-                &self.batcher.tokenizer,
-                self.batcher.mode,
-                &trained.vocab,
-                &self.batcher.indexer,
-            );
+            let batch = self.batcher.records(&picked, &trained.vocab)?;
             let v = trained
                 .model
                 .encode(&RecordTensors::from_batch(&batch, &self.device))?;

@@ -188,6 +188,17 @@ fn trains_archives_and_loads_without_the_original_folder() {
         // the record vectors are the transformer's, mean-pooled
         let vectors = loaded.encode(&[Record::from("anna smith")]).unwrap();
         assert_eq!(vectors[0].len(), H);
+        // what dedupe/link/encode run: records bucketed by length, 3 to a batch; padding in a
+        // batch never changes a vector (each record alone gives the same one)
+        let records: Vec<Record> = train.iter().map(|e| e.record1.clone()).collect();
+        let bucketed = loaded.encode_records(&records, 3, &mut |_| {}).unwrap();
+        assert_eq!(bucketed.dim, H);
+        for (i, record) in records.iter().enumerate() {
+            let alone = loaded.encode(std::slice::from_ref(record)).unwrap();
+            for (a, b) in alone[0].iter().zip(&bucketed.data[i * H..(i + 1) * H]) {
+                assert!((a - b).abs() < 1e-5, "record {i}: {a} vs {b}");
+            }
+        }
     }
 }
 

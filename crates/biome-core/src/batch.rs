@@ -323,6 +323,21 @@ impl Batcher {
         }
     }
 
+    /// One side's batch of `records` (for encoding records alone, e.g. a whole table), read
+    /// as [`Batcher::batch`] reads them: with the transformer's tokenizer when there is one.
+    pub fn records(
+        &self,
+        records: &[&Record],
+        vocab: &Vocabulary,
+    ) -> Result<RecordBatch, BatchError> {
+        Ok(match &self.subwords {
+            Some(subwords) => RecordBatch::from_records_subword(records, subwords, self.mode)?,
+            None => {
+                RecordBatch::from_records(records, &self.tokenizer, self.mode, vocab, &self.indexer)
+            }
+        })
+    }
+
     /// Builds the batch of the examples at `indices` (e.g. from [`crate::bucket_batches`]).
     /// Indices out of range are skipped.
     pub fn batch_indices(
