@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use biome::demo::{FIELDS, TableRow, generate_table};
-use biome::resolve::{BlockingRule, Clustering, ResolveError, ResolveOptions, TableInput};
+use biome::resolve::{
+    BlockingRule, Clustering, NeighbourIndex, ResolveError, ResolveOptions, TableInput,
+};
 use biome::{BiomeError, Device, Pipeline, PipelineConfig};
 
 /// A model trained on generated pairs (with validation pairs, so it stores a threshold).
@@ -121,6 +123,50 @@ fn dedupe_finds_the_duplicates_of_a_table_and_writes_every_record_once() {
     assert_eq!(summary["command"], "dedupe");
     assert!(summary["evaluation"]["clusters"]["f1"].as_f64().unwrap() > 0.5);
     assert!(summary["seconds"]["total"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn the_approximate_index_finds_nearly_the_neighbours_of_the_exact_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = generate_table(10_000, 8);
+    let table = dir.path().join("people.csv");
+    write_table(&table, &rows, ",", true);
+    let run = |index: NeighbourIndex, name: &str| {
+        let opts = ResolveOptions {
+            block_on: vec![],
+            neighbours_index: index,
+            ..options()
+        };
+        biome::resolve::dedupe(
+            model(),
+            Device::flex(),
+            &input(&table),
+            &opts,
+            &dir.path().join(name),
+        )
+        .unwrap()
+    };
+    let exact = run(NeighbourIndex::Exact, "exact");
+    let approx = run(NeighbourIndex::Approximate, "approx");
+    // The summary says which search ran.
+    assert_eq!(exact.candidates.neighbours_index, NeighbourIndex::Exact);
+    assert_eq!(
+        approx.candidates.neighbours_index,
+        NeighbourIndex::Approximate
+    );
+    let (e, a) = (exact.evaluation.unwrap(), approx.evaluation.unwrap());
+    assert!(
+        a.blocking_recall_neighbours >= e.blocking_recall_neighbours - 0.02,
+        "approximate {} against exact {}",
+        a.blocking_recall_neighbours,
+        e.blocking_recall_neighbours
+    );
+    // (the tiny test model: its exact neighbours find about 0.78 of the matches)
+    assert!(
+        e.blocking_recall_neighbours > 0.6,
+        "{}",
+        e.blocking_recall_neighbours
+    );
 }
 
 #[test]

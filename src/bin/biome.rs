@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use biome::biome_core::{PairExample, Record};
-use biome::resolve::{BlockingRule, Clustering, ResolveOptions, TableInput};
+use biome::resolve::{BlockingRule, Clustering, NeighbourIndex, ResolveOptions, TableInput};
 use biome::serve::{BatchOptions, ConnectionOptions, Limits, ServeOptions};
 use biome::{BiomeError, Pipeline, PipelineConfig, default_device_name, device_from_name};
 use clap::{Parser, Subcommand};
@@ -253,6 +253,10 @@ struct ResolveArgs {
     /// Nearest neighbours per record among the model's record vectors (0: none).
     #[arg(long, default_value_t = ResolveOptions::default().neighbours)]
     neighbours: usize,
+    /// The neighbour search: `exact`, `approximate` (an inverted file over k-means cells), or
+    /// `auto` (exact up to 10^9 record pairs, about 31,600 x 31,600 records; approximate above).
+    #[arg(long, default_value = "auto")]
+    neighbours_index: String,
     /// A blocking rule: records equal on all these columns are candidates (repeatable;
     /// `--block-on surname --block-on postcode,date_of_birth`).
     #[arg(long = "block-on")]
@@ -303,8 +307,15 @@ impl ResolveArgs {
                 self.clustering
             ))
         })?;
+        let neighbours_index = NeighbourIndex::parse(&self.neighbours_index).ok_or_else(|| {
+            BiomeError::Invalid(format!(
+                "--neighbours-index {:?}: expected exact, approximate or auto",
+                self.neighbours_index
+            ))
+        })?;
         Ok(ResolveOptions {
             neighbours: self.neighbours,
+            neighbours_index,
             block_on,
             max_block_size: self.max_block_size,
             threshold: self.threshold,

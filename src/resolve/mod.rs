@@ -22,7 +22,7 @@ pub mod summary;
 
 use std::path::PathBuf;
 
-pub use biome_resolve::{BlockingRule, Clustering};
+pub use biome_resolve::{BlockingRule, Clustering, NeighbourIndex};
 pub use error::ResolveError;
 pub use run::{dedupe, encode_table, link};
 pub use summary::ResolveSummary;
@@ -46,6 +46,8 @@ pub struct TableInput {
 pub struct ResolveOptions {
     /// Nearest neighbours per record (0: none, blocking rules only).
     pub neighbours: usize,
+    /// Exact or approximate neighbour search, or chosen by the table sizes.
+    pub neighbours_index: NeighbourIndex,
     /// Blocking rules; records that agree on all columns of one rule are candidates.
     pub block_on: Vec<BlockingRule>,
     /// Blocks with more records are dropped (and counted in the summary).
@@ -74,6 +76,7 @@ impl Default for ResolveOptions {
     fn default() -> Self {
         Self {
             neighbours: 10,
+            neighbours_index: NeighbourIndex::Auto,
             block_on: vec![],
             max_block_size: 100,
             threshold: None,

@@ -7,8 +7,8 @@ use std::time::Instant;
 use biome_core::{Table, TableRecords, read_table, table_records};
 use biome_resolve::{
     CandidatePair, Candidates, Clustering, Source, VectorSet, block_keys, cluster_dedupe,
-    cluster_link, cluster_scores, dedupe_pairs, link_cluster_scores, link_pair_scores, link_pairs,
-    nearest_neighbours, one_to_one, pair_scores, size_distribution, true_link_count,
+    cluster_link, cluster_scores, dedupe_pairs, find_neighbours, link_cluster_scores,
+    link_pair_scores, link_pairs, one_to_one, pair_scores, size_distribution, true_link_count,
     true_pair_count,
 };
 use indicatif::{ProgressBar, ProgressStyle};
@@ -201,10 +201,12 @@ fn candidate_summary(
     candidates: &Candidates,
     rules: Vec<biome_resolve::BlockingStats>,
     per: usize,
+    index: biome_resolve::NeighbourIndex,
     options: &ResolveOptions,
 ) -> CandidateSummary {
     CandidateSummary {
         neighbours: options.neighbours,
+        neighbours_index: index,
         max_block_size: options.max_block_size,
         pairs: candidates.len(),
         per_record: candidates.len() as f64 / per.max(1) as f64,
@@ -331,8 +333,14 @@ pub fn dedupe(
 
     let clock = Instant::now();
     let neighbours = if options.neighbours > 0 {
-        let set = VectorSet::new(side.vectors.dim, side.vectors.data.clone());
-        nearest_neighbours(&set, &set, options.neighbours, true)
+        let set = VectorSet::new(side.vectors.dim, side.vectors.data.as_slice());
+        find_neighbours(
+            &set,
+            &set,
+            options.neighbours,
+            true,
+            options.neighbours_index,
+        )
     } else {
         vec![]
     };
@@ -438,7 +446,13 @@ pub fn dedupe(
         threshold,
         threshold_from,
         clustering: options.clustering.name().into(),
-        candidates: candidate_summary(&candidates, rule_stats, n, options),
+        candidates: candidate_summary(
+            &candidates,
+            rule_stats,
+            n,
+            options.neighbours_index.resolve(n, n),
+            options,
+        ),
         scored_pairs: probs.len(),
         reported_pairs: reported,
         report_floor: options.report_floor,
@@ -490,9 +504,15 @@ pub fn link(
 
     let clock = Instant::now();
     let neighbours = if options.neighbours > 0 {
-        let db = VectorSet::new(left_side.vectors.dim, left_side.vectors.data.clone());
-        let queries = VectorSet::new(right_side.vectors.dim, right_side.vectors.data.clone());
-        nearest_neighbours(&db, &queries, options.neighbours, false)
+        let db = VectorSet::new(left_side.vectors.dim, left_side.vectors.data.as_slice());
+        let queries = VectorSet::new(right_side.vectors.dim, right_side.vectors.data.as_slice());
+        find_neighbours(
+            &db,
+            &queries,
+            options.neighbours,
+            false,
+            options.neighbours_index,
+        )
     } else {
         vec![]
     };
@@ -639,7 +659,13 @@ pub fn link(
         threshold,
         threshold_from,
         clustering: options.clustering.name().into(),
-        candidates: candidate_summary(&candidates, rule_stats, nr, options),
+        candidates: candidate_summary(
+            &candidates,
+            rule_stats,
+            nr,
+            options.neighbours_index.resolve(nl, nr),
+            options,
+        ),
         scored_pairs: probs.len(),
         reported_pairs: reported,
         report_floor: options.report_floor,

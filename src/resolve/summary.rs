@@ -63,6 +63,9 @@ pub struct TableSummary {
 pub struct CandidateSummary {
     /// Neighbours asked per record (`--neighbours`).
     pub neighbours: usize,
+    /// The neighbour search that ran (`exact` or `approximate`; `--neighbours-index auto`
+    /// chooses by the table sizes).
+    pub neighbours_index: biome_resolve::NeighbourIndex,
     /// Blocks larger than this were dropped (`--max-block-size`).
     pub max_block_size: usize,
     /// Candidate pairs (the union).

@@ -14,6 +14,7 @@
 //! | [`cnn::masked_cnn_max`] | masked n-gram CNN with max pooling | windows only where real tokens are |
 //! | [`lookup::padded_lookup`] | embedding lookup without autodiff, zero at padding | one write per row |
 //! | [`adam::step`] | one Adam / AMSGrad update of a parameter | one in-place pass |
+//! | [`dot_products::dot_products`] | every row of one matrix with every row of another (slices, no tensors; biome-resolve's neighbour search) | one GEMM |
 //!
 //! Each fused op is split into plain slice arithmetic (testable without burn) and thin burn
 //! glue: a backend extension implemented for `Flex` and for `Autodiff<Flex>` with a
@@ -28,6 +29,7 @@ pub mod adam;
 #[cfg(feature = "mimalloc")]
 pub mod allocator;
 pub mod cnn;
+pub mod dot_products;
 pub mod lookup;
 pub mod policy;
 pub mod recurrence;

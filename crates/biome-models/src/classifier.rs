@@ -141,6 +141,7 @@ fn combine(combination: PairCombination, u: Tensor<2>, v: Tensor<2>) -> Tensor<2
             let prod = u.clone() * v.clone();
             Tensor::cat(vec![u, v, diff, prod], 1)
         }
+        PairCombination::Cosine => crate::cosine_head::cosine(u, v),
     }
 }
 
@@ -272,7 +273,11 @@ impl SequencePairClassifier {
         weights: Weights,
         device: &Device,
     ) -> Result<(Self, Vec<PretrainedReport>), ModelError> {
-        let parts = build_parts(config, vocab, labels, 2, weights, device)?;
+        let mut parts = build_parts(config, vocab, labels, 2, weights, device)?;
+        if config.pair_combination == PairCombination::Cosine {
+            let index = crate::cosine_head::match_index(labels)?;
+            parts.output = crate::cosine_head::output_layer(labels.len(), index, device);
+        }
         let hard_negatives = config
             .hard_negatives
             .as_ref()

@@ -23,6 +23,9 @@ pub enum PairCombination {
     /// `[u; v; |u − v|; u ∘ v]` (InferSent / sentence-transformers): gives the output layer
     /// direct access to how the two records differ, which matching tasks are about.
     ConcatDiffProduct,
+    /// `cos(u, v)` alone: the match label's logit is a learned scale times the cosine plus a
+    /// bias (see [`crate::cosine_head`]); two-label models only.
+    Cosine,
 }
 
 impl PairCombination {
@@ -31,6 +34,7 @@ impl PairCombination {
         match self {
             Self::Concat => 2 * dim,
             Self::ConcatDiffProduct => 4 * dim,
+            Self::Cosine => 1,
         }
     }
 }

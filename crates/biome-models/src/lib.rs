@@ -5,13 +5,14 @@
 
 pub mod classifier;
 pub mod config;
+pub mod cosine_head;
 pub mod decode;
 pub mod error;
 pub mod hard_negatives;
 pub mod initializer;
 pub mod loss;
 pub mod metrics;
-mod param_path;
+pub mod param_path;
 pub mod pr_curve;
 pub mod record_encoder;
 pub mod regularizer;
@@ -28,6 +29,7 @@ pub use hard_negatives::HardNegativesConfig;
 pub use initializer::{InitScheme, InitializerRule, apply_initializers};
 pub use loss::cross_entropy;
 pub use metrics::{ClassificationMetrics, MetricsAccumulator};
+pub use param_path::param_paths;
 pub use pr_curve::{PrPoint, best_f1_threshold, precision_recall_curve};
 pub use record_encoder::{EncoderBody, RecordEncoder};
 pub use regularizer::{Penalty, Regularizer, RegularizerRule};

@@ -643,3 +643,150 @@ fn hard_negatives_name_a_label_of_the_model() {
         "{e}"
     );
 }
+
+const COSINE: &str = r#"{
+    "text_field_embedder": {"tokens": {"embedding": {"embedding_dim": 6}}},
+    "seq2vec_encoder": {"boe": {"averaged": true}},
+    "pair_combination": "cosine"
+}"#;
+
+fn cos64(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
+    let n = |x: &[f32]| x.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>().sqrt();
+    dot / (n(a) * n(b))
+}
+
+/// At the start the `duplicate` logit is `20 · cos(u, v) − 10` (cosine in f64 on the host),
+/// the other 0; the head on cached vectors (`score_encoded`, as `biome dedupe` uses it) gives
+/// the same; a row padded in a batch with a longer pair equals the row alone.
+#[test]
+fn the_cosine_head_is_scale_times_cosine_plus_bias_on_every_path() {
+    let device = Device::flex();
+    let mut ex = examples();
+    ex.push(PairExample::new(
+        Record::Text("anna maria smith jones".into()),
+        Record::Text("anna smith".into()),
+        "duplicate",
+    ));
+    let (model, r1, r2) = model_and_batch(COSINE, &ex, RecordMode::Text, false, &device);
+    assert_eq!(model.output.weight.dims(), [1, 2]);
+    let out = model.forward(&r1, &r2, None).unwrap();
+    let logits = float_values(out.logits);
+    let (u, v) = (model.encode(&r1).unwrap(), model.encode(&r2).unwrap());
+    let h = u.dims()[1];
+    let (uh, vh) = (float_values(u.clone()), float_values(v.clone()));
+    for i in 0..ex.len() {
+        let want = 20.0 * cos64(&uh[i * h..(i + 1) * h], &vh[i * h..(i + 1) * h]) - 10.0;
+        assert!((f64::from(logits[2 * i]) - want).abs() < 1e-4, "row {i}");
+        assert_eq!(logits[2 * i + 1], 0.0);
+    }
+    let cached = float_values(model.score_encoded(u, v).logits);
+    for (a, b) in logits.iter().zip(&cached) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
+    // Row 0 alone (no padding) equals row 0 of the batch padded to the 4-token record.
+    let (vocab, batcher) = setup(&ex, RecordMode::Text, false);
+    let one = batcher.batch(&ex[..1], &vocab).unwrap();
+    let alone = model
+        .forward(
+            &RecordTensors::from_batch(&one.record1, &device),
+            &RecordTensors::from_batch(&one.record2, &device),
+            None,
+        )
+        .unwrap();
+    let alone = float_values(alone.logits);
+    assert!(
+        (alone[0] - logits[0]).abs() < 1e-5,
+        "{alone:?} vs {logits:?}"
+    );
+}
+
+/// The gradients of the loss in the match label's scale `s` and bias `b` agree with central
+/// finite differences (f32 forward, h = 1e-2, a smooth loss) and with the logistic-loss formula
+/// on host cosines in f64: `∂L/∂s = mean((p − y) · cos)`, `∂L/∂b = mean(p − y)` with
+/// `p = σ(s · cos + b)`. Taken at `s = 2`, `b = 1` (the other label's row 0), where neither is
+/// near zero whatever the encoder's random start: the duplicates' cosine is 1 (identical
+/// records), so `∂L/∂b ≥ (4 · (σ(3) − 1) + 4 · σ(−1)) / 8 > 0.1`.
+#[test]
+fn cosine_head_scale_and_bias_gradients_match_finite_differences() {
+    let device = Device::flex().autodiff();
+    let ex = examples();
+    let (model, r1, r2) = model_and_batch(COSINE, &ex, RecordMode::Text, false, &device);
+    let (vocab, batcher) = setup(&ex, RecordMode::Text, false);
+    let labels_idx = batcher.batch(&ex, &vocab).unwrap().labels.unwrap();
+    let y = label_tensor(&labels_idx, &device);
+    let loss_of =
+        |m: &SequencePairClassifier| m.forward(&r1, &r2, Some(y.clone())).unwrap().loss.unwrap();
+    let at = |s: f32, b: f32| {
+        let mut m = model.clone();
+        let w = Tensor::<2>::from_floats([[s, 0.0]], &device);
+        let bias = Tensor::<1>::from_floats([b, 0.0], &device);
+        m.output.weight = Param::from_tensor(w);
+        m.output.bias = Some(Param::from_tensor(bias));
+        m
+    };
+    let base = at(2.0, 1.0);
+    let grads = loss_of(&base).backward();
+    let gw = f64::from(float_values(base.output.weight.grad(&grads).unwrap())[0]);
+    let gb = f64::from(float_values(base.output.bias.as_ref().unwrap().grad(&grads).unwrap())[0]);
+    let with = |s: f32, b: f32| f64::from(float_values(loss_of(&at(s, b)))[0]);
+    let h = 1e-2f32;
+    let fd_w = (with(2.0 + h, 1.0) - with(2.0 - h, 1.0)) / (2.0 * f64::from(h));
+    let fd_b = (with(2.0, 1.0 + h) - with(2.0, 1.0 - h)) / (2.0 * f64::from(h));
+    assert!((fd_w - gw).abs() < 1e-3, "{fd_w} vs {gw}");
+    assert!((fd_b - gb).abs() < 1e-3, "{fd_b} vs {gb}");
+    // The host formula: label 0 is `duplicate`, the match label.
+    let (u, v) = (base.encode(&r1).unwrap(), base.encode(&r2).unwrap());
+    let hdim = u.dims()[1];
+    let (uh, vh) = (float_values(u), float_values(v));
+    let (mut host_w, mut host_b) = (0.0, 0.0);
+    for (i, &label) in labels_idx.iter().enumerate() {
+        let cos = cos64(&uh[i * hdim..(i + 1) * hdim], &vh[i * hdim..(i + 1) * hdim]);
+        let p = 1.0 / (1.0 + (-(2.0 * cos + 1.0)).exp());
+        let target = if label == 0 { 1.0 } else { 0.0 };
+        host_w += (p - target) * cos / ex.len() as f64;
+        host_b += (p - target) / ex.len() as f64;
+    }
+    assert!((host_w - gw).abs() < 1e-4, "{host_w} vs {gw}");
+    assert!((host_b - gb).abs() < 1e-4, "{host_b} vs {gb}");
+    assert!(gb > 0.1, "{gb}");
+}
+
+/// The cosine head learns the tiny set (identical records are duplicates, different names
+/// are not), also with the hard-negative term; a label set without a match label is refused.
+#[test]
+fn cosine_head_learns_tiny_data_and_needs_a_match_label() {
+    let device = Device::flex().autodiff();
+    let ex = examples();
+    let (vocab, batcher) = setup(&ex, RecordMode::Text, false);
+    for json in [
+        COSINE.to_string(),
+        COSINE.replace(
+            r#""pair_combination": "cosine""#,
+            r#""pair_combination": "cosine", "hard_negatives": {"label": "not_duplicate"}"#,
+        ),
+    ] {
+        let (model, _) = SequencePairClassifier::new(
+            &config(&json),
+            &vocab,
+            &labels(),
+            Weights::Fresh { seed: 5 },
+            &device,
+        )
+        .unwrap();
+        let (_, losses, metrics) = train_losses(model, &batcher, &vocab, &ex, 60, &device);
+        let (first, last) = (losses[0], *losses.last().unwrap());
+        assert!(last < first * 0.3, "{json}: {first} -> {last}");
+        assert!(last.is_finite());
+        assert!(metrics["accuracy"] > 0.6, "{metrics:?}");
+    }
+    let err = build_err(COSINE, &["a".to_string(), "b".to_string()]);
+    assert!(
+        err.contains("pair_combination \"cosine\" needs two labels"),
+        "{err}"
+    );
+}

@@ -1,64 +1,22 @@
-//! Exact nearest neighbours by cosine similarity, in blocks of queries (a small matrix product
-//! per block, one block per core).
+//! Exact nearest neighbours by cosine similarity: blocks of queries against tiles of the
+//! database, each pair of blocks one GEMM ([`dot_block`]), every similarity offered to the
+//! query's running top-k. One query block per core.
 //!
-//! The model's record vectors are the candidates it proposes itself: a duplicate with a typo in
-//! every blocking column still lies next to its original. Exact search costs `n_queries × n ×
-//! dim` multiply-adds, which is seconds at 10⁴–10⁵ records on a laptop; beyond that an
-//! approximate index is the way (not here yet).
+//! Exact search costs `n_queries × n × dim` multiply-adds: 55 s at 10⁵ records of 128 values
+//! on two cores (BENCHMARKS.md; 217 s with one dot product at a time), so beyond a few 10⁴
+//! records the approximate index ([`crate::ivf`]) takes over.
 
 use rayon::prelude::*;
 
-/// Row vectors, scaled to unit length (a zero vector stays zero: it is nobody's neighbour).
-#[derive(Debug, Clone, PartialEq)]
-pub struct VectorSet {
-    dim: usize,
-    data: Vec<f32>,
-}
+use crate::similarity::dot_block;
+use crate::top_k::TopK;
+use crate::vectors::VectorSet;
 
-impl VectorSet {
-    /// `data` holds `data.len() / dim` rows of `dim` values each.
-    ///
-    /// # Panics
-    /// When `dim` is 0 or does not divide `data.len()` (a caller's bug, not user input).
-    pub fn new(dim: usize, mut data: Vec<f32>) -> Self {
-        assert!(
-            dim > 0 && data.len().is_multiple_of(dim),
-            "{} values, dim {dim}",
-            data.len()
-        );
-        for row in data.chunks_mut(dim) {
-            let norm = row.iter().map(|x| x * x).sum::<f32>().sqrt();
-            if norm > 0.0 {
-                row.iter_mut().for_each(|x| *x /= norm);
-            }
-        }
-        Self { dim, data }
-    }
-
-    /// Number of rows.
-    pub fn len(&self) -> usize {
-        self.data.len() / self.dim
-    }
-
-    /// Whether there are no rows.
-    pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
-    }
-
-    /// Values per row.
-    pub fn dim(&self) -> usize {
-        self.dim
-    }
-
-    /// Row `i` (unit length or zero).
-    pub fn row(&self, i: usize) -> &[f32] {
-        &self.data[i * self.dim..(i + 1) * self.dim]
-    }
-}
-
-/// Queries scored together against each database row: the database streams through the cache
-/// once per block rather than once per query.
-const QUERY_BLOCK: usize = 8;
+/// Queries per block: the database tile streams through the cache once per block.
+const QUERY_BLOCK: usize = 64;
+/// Database rows per tile: a tile of 128-value rows (256 KiB) and the block's scores stay in
+/// the second-level cache.
+const DATABASE_TILE: usize = 512;
 
 /// The `k` rows of `database` most similar to each row of `queries` (cosine similarity, best
 /// first, ties by lower index), as `(row, similarity)`. With `same_set` the two are one table
@@ -67,69 +25,48 @@ const QUERY_BLOCK: usize = 8;
 /// # Panics
 /// When the two sets have different dimensions.
 pub fn nearest_neighbours(
-    database: &VectorSet,
-    queries: &VectorSet,
+    database: &VectorSet<'_>,
+    queries: &VectorSet<'_>,
     k: usize,
     same_set: bool,
 ) -> Vec<Vec<(u32, f32)>> {
-    assert_eq!(database.dim, queries.dim, "vector dimensions differ");
-    let n = database.len();
+    assert_eq!(database.dim(), queries.dim(), "vector dimensions differ");
+    let (n, dim) = (database.len(), database.dim());
     let starts: Vec<usize> = (0..queries.len()).step_by(QUERY_BLOCK).collect();
     starts
         .par_iter()
         .flat_map_iter(|&start| {
             let end = (start + QUERY_BLOCK).min(queries.len());
-            let mut scores = vec![0f32; (end - start) * n];
-            for j in 0..n {
-                let d = database.row(j);
-                for (qi, q) in (start..end).enumerate() {
-                    scores[qi * n + j] = dot(queries.row(q), d);
+            let mut best: Vec<TopK> = (start..end).map(|_| TopK::new(k)).collect();
+            let mut scores = vec![0f32; (end - start) * DATABASE_TILE];
+            let block = queries.rows(start, end);
+            for tile in (0..n).step_by(DATABASE_TILE) {
+                let tile_end = (tile + DATABASE_TILE).min(n);
+                let width = tile_end - tile;
+                dot_block(
+                    &mut scores,
+                    block,
+                    database.rows(tile, tile_end),
+                    [end - start, width, dim],
+                );
+                for (qi, top) in best.iter_mut().enumerate() {
+                    let q = start + qi;
+                    let row = &scores[qi * width..(qi + 1) * width];
+                    for (jj, &s) in row.iter().enumerate() {
+                        let j = tile + jj;
+                        if same_set && j == q {
+                            continue;
+                        }
+                        top.offer(j as u32, s * database.inverse_norm(j));
+                    }
                 }
             }
-            (start..end)
-                .map(|q| {
-                    let row = &scores[(q - start) * n..(q - start + 1) * n];
-                    top_k(row, k, same_set.then_some(q))
-                })
+            best.into_iter()
+                .enumerate()
+                .map(|(qi, top)| top.into_sorted(queries.inverse_norm(start + qi)))
                 .collect::<Vec<_>>()
         })
         .collect()
-}
-
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Four accumulators: independent chains the compiler vectorises.
-    let mut acc = [0f32; 4];
-    let (a4, a_rest) = a.split_at(a.len() - a.len() % 4);
-    let (b4, b_rest) = b.split_at(a4.len());
-    for (x, y) in a4.chunks_exact(4).zip(b4.chunks_exact(4)) {
-        for i in 0..4 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    let rest: f32 = a_rest.iter().zip(b_rest).map(|(x, y)| x * y).sum();
-    acc.iter().sum::<f32>() + rest
-}
-
-/// Best `k` of one row of scores, best first, ties by lower index; `skip` is left out.
-fn top_k(scores: &[f32], k: usize, skip: Option<usize>) -> Vec<(u32, f32)> {
-    let mut idx: Vec<u32> = (0..scores.len() as u32)
-        .filter(|&j| Some(j as usize) != skip)
-        .collect();
-    let better = |a: &u32, b: &u32| {
-        scores[*b as usize]
-            .total_cmp(&scores[*a as usize])
-            .then(a.cmp(b))
-    };
-    let k = k.min(idx.len());
-    if k == 0 {
-        return vec![];
-    }
-    if k < idx.len() {
-        idx.select_nth_unstable_by(k - 1, better);
-        idx.truncate(k);
-    }
-    idx.sort_unstable_by(better);
-    idx.into_iter().map(|j| (j, scores[j as usize])).collect()
 }
 
 #[cfg(test)]
@@ -166,9 +103,12 @@ mod tests {
             .collect()
     }
 
-    fn set(rows: &[Vec<f64>]) -> VectorSet {
+    fn set(rows: &[Vec<f64>]) -> VectorSet<'static> {
         let dim = rows[0].len();
-        VectorSet::new(dim, rows.iter().flatten().map(|&x| x as f32).collect())
+        VectorSet::new(
+            dim,
+            rows.iter().flatten().map(|&x| x as f32).collect::<Vec<_>>(),
+        )
     }
 
     #[test]

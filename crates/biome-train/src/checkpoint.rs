@@ -59,6 +59,10 @@ pub struct TrainerState {
     pub best_metrics: BTreeMap<String, f64>,
     /// Epochs since the last improvement (for patience).
     pub bad_epochs: usize,
+    /// Optimizer steps taken (the learning-rate schedule's position). Absent in checkpoints
+    /// written before schedules existed, whose runs had none: 0 is then harmless.
+    #[serde(default)]
+    pub optimizer_steps: usize,
     /// One `metrics.jsonl` line per completed epoch, so that file can always be rewritten to
     /// match the checkpoint exactly.
     pub metrics: Vec<serde_json::Value>,

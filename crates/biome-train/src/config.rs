@@ -3,13 +3,12 @@
 
 use std::fmt;
 
-use burn::optim::decay::WeightDecayConfig;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{ModuleOptimizer, SgdConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::fused_adam::FusedAdamConfig;
-use crate::sparse_adam::{SparseAdam, SparseAdamConfig};
+use crate::lr_schedule::LrSchedulerConfig;
+use crate::param_groups::{GroupOverrides, ParameterGroup};
+use crate::sparse_adam::SparseAdamConfig;
 
 fn d_batch_size() -> usize {
     32
@@ -36,7 +35,13 @@ fn d_eps() -> f32 {
     1e-8
 }
 
-/// The optimizer, written `{"adam": {...}}` or `{"sgd": {...}}` with PyTorch's names.
+fn d_adamw_decay() -> f32 {
+    0.01
+}
+
+/// The optimizer, written `{"adam": {...}}`, `{"adamw": {...}}` or `{"sgd": {...}}` with
+/// PyTorch's names; Adam and AdamW take AllenNLP's `parameter_groups`
+/// ([`crate::param_groups`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum OptimizerConfig {
@@ -57,6 +62,30 @@ pub enum OptimizerConfig {
         /// L2 penalty added to the gradient.
         #[serde(default)]
         weight_decay: f32,
+        /// Settings of their own for the parameters whose path matches a regex.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        parameter_groups: Vec<ParameterGroup>,
+    },
+    /// Adam with decoupled weight decay (Loshchilov & Hutter; `torch.optim.AdamW`).
+    Adamw {
+        /// Learning rate.
+        #[serde(default = "d_lr")]
+        lr: f64,
+        /// `(beta1, beta2)`.
+        #[serde(default = "d_betas")]
+        betas: [f32; 2],
+        /// ε (PyTorch's 1e-8).
+        #[serde(default = "d_eps")]
+        eps: f32,
+        /// Use the AMSGrad variant.
+        #[serde(default)]
+        amsgrad: bool,
+        /// Decoupled decay, `w ← w · (1 − lr · weight_decay)` each step (PyTorch's 0.01).
+        #[serde(default = "d_adamw_decay")]
+        weight_decay: f32,
+        /// Settings of their own for the parameters whose path matches a regex.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        parameter_groups: Vec<ParameterGroup>,
     },
     /// Stochastic gradient descent.
     Sgd {
@@ -79,77 +108,113 @@ impl Default for OptimizerConfig {
             eps: d_eps(),
             amsgrad: false,
             weight_decay: 0.0,
+            parameter_groups: vec![],
+        }
+    }
+}
+
+/// The settings of Adam or AdamW for one set of parameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamSettings {
+    /// Learning rate (before any schedule).
+    pub lr: f64,
+    /// `(beta1, beta2)`.
+    pub betas: [f32; 2],
+    /// ε.
+    pub eps: f32,
+    /// AMSGrad.
+    pub amsgrad: bool,
+    /// The decay.
+    pub weight_decay: f32,
+    /// AdamW (decoupled) rather than Adam's L2 decay.
+    pub decoupled: bool,
+}
+
+impl AdamSettings {
+    /// These settings changed by a group's overrides.
+    pub fn with(self, o: &GroupOverrides) -> Self {
+        Self {
+            lr: o.lr.unwrap_or(self.lr),
+            betas: o.betas.unwrap_or(self.betas),
+            eps: o.eps.unwrap_or(self.eps),
+            weight_decay: o.weight_decay.unwrap_or(self.weight_decay),
+            ..self
+        }
+    }
+
+    /// The dense optimizer of these settings.
+    pub fn fused(&self) -> FusedAdamConfig {
+        let decay = (self.weight_decay > 0.0).then_some(self.weight_decay);
+        FusedAdamConfig {
+            beta_1: self.betas[0],
+            beta_2: self.betas[1],
+            epsilon: self.eps,
+            amsgrad: self.amsgrad,
+            weight_decay: if self.decoupled { None } else { decay },
+            decoupled_weight_decay: if self.decoupled { decay } else { None },
+        }
+    }
+
+    /// The row-wise optimizer settings of `sparse: true` tables.
+    pub fn sparse(&self, clip_value: Option<f32>) -> SparseAdamConfig {
+        SparseAdamConfig {
+            beta_1: self.betas[0],
+            beta_2: self.betas[1],
+            epsilon: self.eps,
+            amsgrad: self.amsgrad,
+            weight_decay: self.weight_decay,
+            clip_value,
+            decoupled_weight_decay: self.decoupled,
         }
     }
 }
 
 impl OptimizerConfig {
-    /// The learning rate.
+    /// The (top-level) learning rate.
     pub fn lr(&self) -> f64 {
         match self {
-            Self::Adam { lr, .. } | Self::Sgd { lr, .. } => *lr,
+            Self::Adam { lr, .. } | Self::Adamw { lr, .. } | Self::Sgd { lr, .. } => *lr,
         }
     }
 
-    /// The dense optimizer, clamping gradient values to `±grad_clipping` when given.
-    pub fn init(&self, grad_clipping: Option<f32>) -> ModuleOptimizer {
-        let decay = |w: f32| (w > 0.0).then(|| WeightDecayConfig::new(w));
-        let clip = grad_clipping.map(burn::grad_clipping::GradientClippingConfig::Value);
+    /// The config key of this optimizer (`adam`, `adamw`, `sgd`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Adam { .. } => "adam",
+            Self::Adamw { .. } => "adamw",
+            Self::Sgd { .. } => "sgd",
+        }
+    }
+
+    /// Adam's or AdamW's top-level settings and parameter groups (`None` for SGD).
+    pub fn adam(&self) -> Option<(AdamSettings, &[ParameterGroup])> {
         match self {
             Self::Adam {
+                lr,
                 betas,
                 eps,
                 amsgrad,
                 weight_decay,
-                ..
-            } => {
-                let adam = FusedAdamConfig {
-                    beta_1: betas[0],
-                    beta_2: betas[1],
-                    epsilon: *eps,
-                    amsgrad: *amsgrad,
-                    weight_decay: (*weight_decay > 0.0).then_some(*weight_decay),
-                };
-                let optim = ModuleOptimizer::from(adam.build());
-                match clip {
-                    Some(clip) => optim.with_grad_clipping(clip.init()),
-                    None => optim,
-                }
+                parameter_groups,
             }
-            Self::Sgd {
-                momentum,
-                weight_decay,
-                ..
-            } => SgdConfig::new()
-                .with_momentum((*momentum > 0.0).then(|| {
-                    MomentumConfig::new()
-                        .with_momentum(*momentum)
-                        .with_dampening(0.0)
-                }))
-                .with_weight_decay(decay(*weight_decay))
-                .with_gradient_clipping(clip)
-                .init(),
-        }
-    }
-
-    /// The row-wise optimizer of `sparse: true` embedding tables: Adam's hyper-parameters
-    /// (see [`crate::sparse_adam`]); `None` for SGD, which has no row-wise version here.
-    pub fn sparse(&self, grad_clipping: Option<f32>) -> Option<SparseAdam> {
-        match self {
-            Self::Adam {
+            | Self::Adamw {
+                lr,
                 betas,
                 eps,
                 amsgrad,
                 weight_decay,
-                ..
-            } => Some(SparseAdam::new(SparseAdamConfig {
-                beta_1: betas[0],
-                beta_2: betas[1],
-                epsilon: *eps,
-                amsgrad: *amsgrad,
-                weight_decay: *weight_decay,
-                clip_value: grad_clipping,
-            })),
+                parameter_groups,
+            } => Some((
+                AdamSettings {
+                    lr: *lr,
+                    betas: *betas,
+                    eps: *eps,
+                    amsgrad: *amsgrad,
+                    weight_decay: *weight_decay,
+                    decoupled: matches!(self, Self::Adamw { .. }),
+                },
+                parameter_groups,
+            )),
             Self::Sgd { .. } => None,
         }
     }
@@ -181,6 +246,9 @@ pub struct TrainerConfig {
     /// Clamp every gradient value to `±grad_clipping`.
     #[serde(default)]
     pub grad_clipping: Option<f32>,
+    /// A learning-rate schedule over the run's optimizer steps (all groups scaled alike).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learning_rate_scheduler: Option<LrSchedulerConfig>,
     /// Shuffle the order of batches every epoch.
     #[serde(default = "d_true")]
     pub shuffle: bool,
@@ -214,6 +282,15 @@ impl TrainerConfig {
             return Err(format!(
                 "optimizer lr must be > 0, got {}",
                 self.optimizer.lr()
+            ));
+        }
+        if let Some((top, _)) = self.optimizer.adam()
+            && !(top.weight_decay >= 0.0 && top.weight_decay.is_finite())
+        {
+            return Err(format!(
+                "trainer.optimizer.{}.weight_decay must be >= 0, got {}",
+                self.optimizer.name(),
+                top.weight_decay
             ));
         }
         Ok(())
@@ -335,6 +412,31 @@ mod tests {
         assert!(max.is_better(0.5, None) && min.is_better(0.5, None));
         assert!(max.is_better(0.6, Some(0.5)) && !max.is_better(0.5, Some(0.5)));
         assert!(min.is_better(0.4, Some(0.5)) && !min.is_better(0.6, Some(0.5)));
+    }
+
+    #[test]
+    fn adamw_reads_torch_defaults_and_a_negative_decay_is_refused() {
+        let c: TrainerConfig = serde_json::from_str(
+            r#"{"optimizer": {"adamw": {"lr": 2e-5}},
+                "learning_rate_scheduler": {"linear_with_warmup": {"warmup_steps": 10}}}"#,
+        )
+        .unwrap();
+        let (top, groups) = c.optimizer.adam().unwrap();
+        assert!(top.decoupled && groups.is_empty());
+        assert_eq!((top.lr, top.weight_decay, top.eps), (2e-5, 0.01, 1e-8));
+        let fused = top.fused();
+        assert_eq!(
+            (fused.weight_decay, fused.decoupled_weight_decay),
+            (None, Some(0.01))
+        );
+        assert!(c.validate().is_ok());
+        let c: TrainerConfig =
+            serde_json::from_str(r#"{"optimizer": {"adamw": {"weight_decay": -1}}}"#).unwrap();
+        let err = c.validate().unwrap_err();
+        assert!(
+            err.contains("trainer.optimizer.adamw.weight_decay"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub struct FusedAdamConfig {
     pub amsgrad: bool,
     /// L2 penalty added to the gradient (`g + penalty · w`), as burn's `WeightDecay`.
     pub weight_decay: Option<f32>,
+    /// AdamW's decoupled decay: `w ← w · (1 − lr · decay)` before the Adam update, in
+    /// `torch.optim.AdamW`'s order (the update itself does not read `w`).
+    pub decoupled_weight_decay: Option<f32>,
 }
 
 impl FusedAdamConfig {
@@ -65,6 +68,12 @@ impl Optimizer for FusedAdam {
         grad: Tensor<D>,
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
+        // Why not burn's `AdamW`: its state is not `AdamState` (no fused path, no shared
+        // checkpoints); the decay is one scalar multiply, the rest is the same Adam.
+        let tensor = match self.config.decoupled_weight_decay {
+            Some(decay) if decay > 0.0 => tensor.mul_scalar(1.0 - lr * decay as f64),
+            _ => tensor,
+        };
         if biome_kernels::adam::applies(&tensor) {
             return self.fused_step(lr, tensor, grad, state);
         }
@@ -130,6 +139,7 @@ mod tests {
             epsilon: 1e-8,
             amsgrad,
             weight_decay,
+            decoupled_weight_decay: None,
         }
     }
 
@@ -237,6 +247,65 @@ mod tests {
         let g = grads(&b, 0.7, &device);
         b = plain.step(1e-2, b, g);
         assert_eq!(weights(&a), weights(&b));
+    }
+
+    /// AdamW on a 2-element parameter for four steps against `torch.optim.AdamW`'s formula in
+    /// f64 (decay `p·(1 − lr·wd)` first, then `p − lr/(1−β1ᵗ) · m / (√v/√(1−β2ᵗ) + ε)`), on
+    /// the fused path and on burn's Adam path.
+    #[test]
+    fn adamw_matches_torch_formula_in_f64() {
+        let (lr, wd, b1, b2, eps) = (0.1f64, 0.5f64, 0.9f64, 0.999f64, 1e-8f64);
+        let grads = [[0.5, -1.0], [0.25, 2.0], [-1.5, 0.5], [1.0, 1.0]];
+        let mut p = [1.0f64, -2.0];
+        let (mut m, mut v) = ([0.0f64; 2], [0.0f64; 2]);
+        let mut want = vec![];
+        for (t, g) in grads.iter().enumerate() {
+            let t = t as i32 + 1;
+            for i in 0..2 {
+                p[i] *= 1.0 - lr * wd;
+                m[i] = b1 * m[i] + (1.0 - b1) * g[i];
+                v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+                let denom = v[i].sqrt() / (1.0 - b2.powi(t)).sqrt() + eps;
+                p[i] -= lr / (1.0 - b1.powi(t)) * m[i] / denom;
+            }
+            want.push(p);
+        }
+        let c = FusedAdamConfig {
+            decoupled_weight_decay: Some(wd as f32),
+            ..config(false, None)
+        };
+        let device = Device::flex();
+        for fused in [true, false] {
+            let optim = c.build();
+            let mut w = Tensor::<1>::from_floats([1.0, -2.0], &device);
+            let mut state = None;
+            for (k, g) in grads.iter().enumerate() {
+                let g = Tensor::<1>::from_floats([g[0] as f32, g[1] as f32], &device);
+                let ops = if fused {
+                    &[biome_kernels::policy::FusedOp::Adam][..]
+                } else {
+                    &[][..]
+                };
+                (w, state) = biome_kernels::policy::with_fused_ops(ops, || {
+                    optim.step(lr, w.clone(), g, state.take())
+                });
+                let got = values(w.clone());
+                for i in 0..2 {
+                    assert!(
+                        (got[i] as f64 - want[k][i]).abs() < 2e-6,
+                        "fused {fused}, step {k}: {got:?} vs {:?}",
+                        want[k]
+                    );
+                }
+            }
+        }
+        // The decay moved the weights: without it the result differs.
+        let plain = config(false, None).build();
+        let w = Tensor::<1>::from_floats([1.0, -2.0], &device);
+        let g = Tensor::<1>::from_floats([0.5, -1.0], &device);
+        let (w, _) = plain.step(lr, w, g, None);
+        assert!((values(w)[0] as f64 - (1.0 - 0.1)).abs() < 1e-6);
+        assert!((want[0][0] - (0.95 - 0.1)).abs() < 1e-6);
     }
 
     /// On another backend FusedAdam is burn's Adam.

@@ -133,6 +133,9 @@ pub struct SparseAdamConfig {
     pub weight_decay: f32,
     /// Clamp each gradient value to `[-c, c]` first (burn's value clipping).
     pub clip_value: Option<f32>,
+    /// AdamW: `weight_decay` shrinks the touched rows (`w · (1 − lr · decay)`, before the
+    /// update) instead of joining their gradients.
+    pub decoupled_weight_decay: bool,
 }
 
 impl Default for SparseAdamConfig {
@@ -145,6 +148,7 @@ impl Default for SparseAdamConfig {
             amsgrad: false,
             weight_decay: 0.0,
             clip_value: None,
+            decoupled_weight_decay: false,
         }
     }
 }
@@ -162,6 +166,8 @@ struct TableState {
 #[derive(Debug, Clone)]
 pub struct SparseAdam {
     config: SparseAdamConfig,
+    /// Tables with settings of their own (parameter groups).
+    table_configs: BTreeMap<ParamId, SparseAdamConfig>,
     tables: BTreeMap<ParamId, TableState>,
 }
 
@@ -172,8 +178,15 @@ impl SparseAdam {
     pub fn new(config: SparseAdamConfig) -> Self {
         Self {
             config,
+            table_configs: BTreeMap::new(),
             tables: BTreeMap::new(),
         }
+    }
+
+    /// Table `param` uses `config` instead of the shared one (its parameter group's settings).
+    pub fn with_table_config(mut self, param: ParamId, config: SparseAdamConfig) -> Self {
+        self.table_configs.insert(param, config);
+        self
     }
 
     /// Whether any table has state (i.e. some sparse table got a gradient).
@@ -188,19 +201,29 @@ impl SparseAdam {
 
     /// Update the rows in `grads` of their tables in `model` (learning rate `lr`).
     pub fn step<M: Module>(&mut self, lr: f64, model: M, grads: Vec<RowGrad>) -> M {
+        self.step_grouped(&|_| lr, model, grads)
+    }
+
+    /// [`Self::step`] with a learning rate per table (parameter groups, schedules).
+    pub fn step_grouped<M: Module>(
+        &mut self,
+        lr_of: &dyn Fn(ParamId) -> f64,
+        model: M,
+        grads: Vec<RowGrad>,
+    ) -> M {
         if grads.is_empty() {
             return model;
         }
         let mut mapper = RowMapper {
             optim: self,
-            lr,
+            lr_of,
             grads: grads.into_iter().map(|g| (g.param, g)).collect(),
         };
         model.map(&mut mapper)
     }
 
     fn update_table(&mut self, lr: f64, weight: Tensor<2>, g: RowGrad) -> Tensor<2> {
-        let c = &self.config;
+        let c = self.table_configs.get(&g.param).unwrap_or(&self.config);
         let device = weight.device();
         let [rows, dim] = weight.dims();
         // Owned (not cloned) state, so that the row writes below happen in place where the
@@ -218,12 +241,14 @@ impl SparseAdam {
             v_max: c.amsgrad.then(|| Tensor::zeros([rows, dim], &device)),
         });
         let index = int_tensor(g.ids, &device);
-        let w_rows = weight.clone().select(0, index.clone());
+        let mut w_rows = weight.clone().select(0, index.clone());
         let mut grad = g.grad;
         if let Some(clip) = c.clip_value {
             grad = grad.clamp(-clip, clip);
         }
-        if c.weight_decay > 0.0 {
+        if c.weight_decay > 0.0 && c.decoupled_weight_decay {
+            w_rows = w_rows.mul_scalar(1.0 - lr * c.weight_decay as f64);
+        } else if c.weight_decay > 0.0 {
             grad = grad + w_rows.clone().mul_scalar(c.weight_decay);
         }
         let m = m_all
@@ -384,7 +409,7 @@ impl<'a> Reader<'a> {
 
 struct RowMapper<'a> {
     optim: &'a mut SparseAdam,
-    lr: f64,
+    lr_of: &'a dyn Fn(ParamId) -> f64,
     grads: BTreeMap<ParamId, RowGrad>,
 }
 
@@ -396,7 +421,7 @@ impl ModuleMapper for RowMapper<'_> {
         let Some(g) = self.grads.remove(&param.id) else {
             return param;
         };
-        let (optim, lr) = (&mut *self.optim, self.lr);
+        let (optim, lr) = (&mut *self.optim, (self.lr_of)(param.id));
         param.map(|w| {
             let dims = w.dims();
             let require_grad = w.is_require_grad();
@@ -547,6 +572,55 @@ mod tests {
         for (x, y) in a.iter().zip(&b) {
             assert!((x - y).abs() < 1e-6, "{a:?}\n{b:?}");
         }
+    }
+
+    /// A table with settings of its own (its parameter group: AdamW's decoupled decay, its own
+    /// learning rate) steps as the dense AdamW with those settings when every row is touched;
+    /// the shared settings (no decay) and the other rate are not used for it.
+    #[test]
+    fn a_table_with_its_group_settings_equals_dense_adamw() {
+        let device = ad();
+        let batch = vec![vec![1i64, 2, 3, 4, 5, 0], vec![5, 5, 3, 1, 2, 4]];
+        let mut dense = table(false, &device);
+        let mut sparse = table(true, &device);
+        let start = values(sparse.weight.val());
+        let mut adam = burn::optim::ModuleOptimizer::from(
+            crate::fused_adam::FusedAdamConfig {
+                beta_1: 0.9,
+                beta_2: 0.999,
+                epsilon: 1e-8,
+                amsgrad: true,
+                weight_decay: None,
+                decoupled_weight_decay: Some(0.5),
+            }
+            .build(),
+        );
+        let group = SparseAdamConfig {
+            amsgrad: true,
+            weight_decay: 0.5,
+            decoupled_weight_decay: true,
+            ..Default::default()
+        };
+        let table_id = sparse.weight.id;
+        let mut optim =
+            SparseAdam::new(SparseAdamConfig::default()).with_table_config(table_id, group);
+        let lr_of = |id: ParamId| if id == table_id { 0.05 } else { 99.0 };
+        for step in 0..4 {
+            let coef = if step % 2 == 0 { 1.5 } else { -0.5 };
+            let sq =
+                |e: &WordEmbedding| (e.forward(ids(&batch, &device)).powi_scalar(2) * coef).sum();
+            let g = GradientsParams::from_grads(sq(&dense).backward(), &dense);
+            dense = adam.step(0.05, dense, g);
+            let rg = row_grads(&sparse, &sq(&sparse).backward());
+            sparse = optim.step_grouped(&lr_of, sparse, rg);
+        }
+        let (a, b) = (values(dense.weight.val()), values(sparse.weight.val()));
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-6, "{a:?}\n{b:?}");
+        }
+        // Rows 1..=5 moved (row 0 is padding).
+        let moved = a.iter().zip(&start).filter(|(x, y)| (*x - *y).abs() > 1e-3);
+        assert!(moved.count() >= 10, "{a:?}\n{start:?}");
     }
 
     #[test]

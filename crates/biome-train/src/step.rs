@@ -14,6 +14,7 @@ use burn::prelude::*;
 use crate::clip::clip_global_norm;
 use crate::config::TrainerConfig;
 use crate::error::{Result, TrainError};
+use crate::optimizers::Optimizers;
 use crate::sparse_adam::{RowGrad, SparseAdam, float_params, row_grads};
 
 /// A labelled batch of pairs on the autodiff device.
@@ -35,27 +36,27 @@ pub struct StepGradients {
 
 /// The training step's state: the optimizers and what the step needs to know of the model.
 pub struct TrainStep {
-    optim: ModuleOptimizer,
-    sparse: Option<SparseAdam>,
+    optimizers: Optimizers,
+    /// The learning-rate schedule's factor for the next update (1 without a schedule).
+    lr_factor: f64,
     /// Every float parameter and its rank (for the global norm).
     params: Vec<(ParamId, usize)>,
-    lr: f64,
     grad_norm: Option<f32>,
     regularizer: Regularizer,
 }
 
 impl TrainStep {
-    /// The step of `config` for `model`; `regularizer` adds its penalty to the loss.
+    /// The step of `config` for `model` (its parameter groups resolved on `model`'s
+    /// parameters: build it after loading weights); `regularizer` adds its penalty to the loss.
     pub fn new(
         config: &TrainerConfig,
         regularizer: Regularizer,
         model: &SequencePairClassifier,
     ) -> Result<Self> {
         Ok(Self {
-            optim: config.optimizer.init(config.grad_clipping),
-            sparse: config.optimizer.sparse(config.grad_clipping),
+            optimizers: Optimizers::new(&config.optimizer, model, config.grad_clipping)?,
+            lr_factor: 1.0,
             params: float_params(model),
-            lr: config.optimizer.lr(),
             grad_norm: config.grad_norm,
             regularizer,
         })
@@ -63,7 +64,17 @@ impl TrainStep {
 
     /// The dense optimizer (its state goes into checkpoints).
     pub fn optimizer(&self) -> &ModuleOptimizer {
-        &self.optim
+        &self.optimizers.dense
+    }
+
+    /// Scale every learning rate by `factor` from the next update on (the schedule's value).
+    pub fn set_lr_factor(&mut self, factor: f64) {
+        self.lr_factor = factor;
+    }
+
+    /// The optimizers (per-parameter learning rates, for tests and the bench).
+    pub fn optimizers(&self) -> &Optimizers {
+        &self.optimizers
     }
 
     /// Restores the dense optimizer's state (`--resume`) from the bytes of
@@ -72,8 +83,9 @@ impl TrainStep {
         &mut self,
         bytes: Vec<u8>,
     ) -> std::result::Result<(), burn::store::RecordError> {
-        self.optim = self
-            .optim
+        self.optimizers.dense = self
+            .optimizers
+            .dense
             .clone()
             .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))?;
         Ok(())
@@ -81,12 +93,12 @@ impl TrainStep {
 
     /// The row-wise optimizer of sparse tables (`None` with SGD).
     pub fn sparse_optimizer(&self) -> Option<&SparseAdam> {
-        self.sparse.as_ref()
+        self.optimizers.sparse.as_ref()
     }
 
     /// The row-wise optimizer, to restore its state on `--resume`.
     pub fn sparse_optimizer_mut(&mut self) -> Option<&mut SparseAdam> {
-        self.sparse.as_mut()
+        self.optimizers.sparse.as_mut()
     }
 
     /// Phase 1: the loss `[1]` of `model` on `batch`, penalty included, and the logits
@@ -130,16 +142,8 @@ impl TrainStep {
         model: SequencePairClassifier,
         grads: StepGradients,
     ) -> Result<SequencePairClassifier> {
-        let model = self.optim.step(self.lr, model, grads.dense);
-        if grads.rows.is_empty() {
-            return Ok(model);
-        }
-        let sparse = self.sparse.as_mut().ok_or_else(|| {
-            TrainError::Invalid(
-                "sparse: true embeddings need the adam optimizer (row-wise Adam)".into(),
-            )
-        })?;
-        Ok(sparse.step(self.lr, model, grads.rows))
+        self.optimizers
+            .update(self.lr_factor, model, grads.dense, grads.rows)
     }
 
     /// The whole step: the updated model, the loss (read back: the step's one host read) and

@@ -86,6 +86,9 @@ pub struct TrainRun<'a> {
     pub regularizer: &'a [RegularizerRule],
     /// The whole configuration as JSON, saved into the archive as it is.
     pub config_json: &'a str,
+    /// Files the model needs beside its weights (see [`archive::ASSETS`]), saved into the
+    /// archive with it.
+    pub assets: &'a [(String, Vec<u8>)],
     /// The vocabulary (labels included).
     pub vocab: &'a Vocabulary,
     /// Batches examples.
@@ -119,7 +122,6 @@ pub fn train(
     }
     let ad_device = run.device.clone().autodiff();
     let regularizer = Regularizer::new(run.regularizer)?;
-    let mut step = TrainStep::new(cfg, regularizer, &model)?;
 
     std::fs::create_dir_all(run.output).map_err(|e| TrainError::io(run.output, e))?;
     let metrics_path = run.output.join("metrics.jsonl");
@@ -127,9 +129,16 @@ pub fn train(
 
     // The checkpoint is the truth about the run; the archive and metrics.jsonl are derived
     // from it, so after a crash at any moment they are rewritten to match it.
+    // The weights first: the optimizers' parameter groups are resolved on the parameter ids
+    // the loaded weights carry (which key the optimizer state).
+    if let Some(ckpt) = run.resume {
+        let model_path = ckpt.dir.join(checkpoint::MODEL);
+        model = archive::load_module_bytes(model, ckpt.model.clone(), &model_path)?;
+    }
+    let mut step = TrainStep::new(cfg, regularizer, &model)?;
     let (mut state, mut best_weights) = match run.resume {
         Some(ckpt) => {
-            model = resume(model, &mut step, run, ckpt)?;
+            resume(&model, &mut step, run, ckpt)?;
             (ckpt.state.clone(), ckpt.best.clone())
         }
         None => {
@@ -144,6 +153,18 @@ pub fn train(
         .iter()
         .map(|e| run.batcher.pair_length(e))
         .collect();
+    // The schedule runs over `num_epochs ×` the first epoch's batch count (a pure function of
+    // the data and the seed, so a resumed run computes the same total).
+    let schedule = match &cfg.learning_rate_scheduler {
+        Some(schedule) => {
+            let total = cfg.num_epochs * epoch_batches(cfg, &lengths, epoch_seed(cfg, 1))?.len();
+            schedule
+                .validate(total, "trainer.learning_rate_scheduler")
+                .map_err(TrainError::Invalid)?;
+            Some((schedule, total))
+        }
+        None => None,
+    };
     let started = Instant::now();
     let mut stopped_early = false;
 
@@ -156,12 +177,14 @@ pub fn train(
         }
         // Every epoch's randomness derives from (seed, epoch) alone, so a resumed run draws
         // exactly what the uninterrupted one did.
-        let epoch_seed = cfg.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64);
+        let epoch_seed = epoch_seed(cfg, epoch);
         ad_device.seed(epoch_seed);
         let batches = epoch_batches(cfg, &lengths, epoch_seed)?;
         for o in observers.iter_mut() {
             o.epoch_started(epoch, cfg.num_epochs, batches.len());
         }
+        // With a schedule, metrics.jsonl shows the top-level rate of the epoch's last update.
+        let mut last_lr = None;
         let mut train_metrics = MetricsAccumulator::new(model.labels().to_vec());
         let mut loss_sum = 0.0f64;
         let mut seen = 0usize;
@@ -176,6 +199,11 @@ pub fn train(
                 record2: RecordTensors::from_batch(&batch.record2, &ad_device),
                 labels: label_tensor(labels, &ad_device),
             };
+            if let Some((schedule, total)) = schedule {
+                let factor = schedule.factor(state.optimizer_steps, total);
+                step.set_lr_factor(factor);
+                last_lr = Some(cfg.optimizer.lr() * factor);
+            }
             let stepped = match step.step(model, &pairs) {
                 Ok(s) => s,
                 Err(e) => {
@@ -193,6 +221,7 @@ pub fn train(
                 }
             };
             model = stepped.model;
+            state.optimizer_steps += 1;
             train_metrics.update(&stepped.logits, &pairs.labels);
             loss_sum += stepped.loss as f64 * idx.len() as f64;
             seen += idx.len();
@@ -235,18 +264,23 @@ pub fn train(
             state.best_metrics = chosen.clone();
             state.bad_epochs = 0;
             best_weights = archive::module_bytes(&valid_model)?;
-            archive::save_weights(run.output, run.config_json, run.vocab, &best_weights)?;
+            archive::save_weights(
+                run.output,
+                run.config_json,
+                run.vocab,
+                &best_weights,
+                run.assets,
+            )?;
         } else {
             state.bad_epochs += 1;
         }
 
         let elapsed_s = started.elapsed().as_secs_f64();
-        state.metrics.push(metrics_line(
-            epoch,
-            &train_metrics,
-            val_metrics.as_ref(),
-            elapsed_s,
-        ));
+        let mut line = metrics_line(epoch, &train_metrics, val_metrics.as_ref(), elapsed_s);
+        if let (Some(lr), Some(fields)) = (last_lr, line.as_object_mut()) {
+            fields.insert("learning_rate".into(), lr.into());
+        }
+        state.metrics.push(line);
         state.epochs_completed = epoch;
         write_checkpoint(run, &step, &model, &state, &best_weights, &vocab_json)?;
         // Only now is the epoch completed: metrics.jsonl never lists an epoch that a resumed
@@ -283,16 +317,14 @@ pub fn train(
     ))
 }
 
-/// Puts the run of checkpoint `ckpt` back: the model's and the optimizers' states, and the
+/// Puts the run of checkpoint `ckpt` back (its weights are already in `model`): the optimizers' states, and the
 /// archive of its best model if a crash left another one (or a damaged one) in `run.output`.
 fn resume(
-    model: SequencePairClassifier,
+    model: &SequencePairClassifier,
     step: &mut TrainStep,
     run: &TrainRun<'_>,
     ckpt: &Checkpoint,
-) -> Result<SequencePairClassifier> {
-    let model_path = ckpt.dir.join(checkpoint::MODEL);
-    let model = archive::load_module_bytes(model, ckpt.model.clone(), &model_path)?;
+) -> Result<()> {
     step.restore_optimizer(ckpt.optimizer.clone())
         .map_err(|e| {
             TrainError::archive(
@@ -310,7 +342,7 @@ fn resume(
             )
         })?;
         sparse
-            .load_bytes(&model, bytes, run.device)
+            .load_bytes(model, bytes, run.device)
             .map_err(|e| TrainError::archive(&path, e))?;
     }
     // A crash may have cut an archive write short, or written the archive of an epoch the
@@ -320,9 +352,20 @@ fn resume(
     let intact = archive::open(run.output)
         .is_ok_and(|a| a.manifest.files.get(archive::WEIGHTS) == Some(&best_crc));
     if !intact {
-        archive::save_weights(run.output, run.config_json, run.vocab, &ckpt.best)?;
+        archive::save_weights(
+            run.output,
+            run.config_json,
+            run.vocab,
+            &ckpt.best,
+            run.assets,
+        )?;
     }
-    Ok(model)
+    Ok(())
+}
+
+/// The seed of epoch `epoch`'s randomness (batch order, dropout).
+fn epoch_seed(cfg: &TrainerConfig, epoch: usize) -> u64 {
+    cfg.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64)
 }
 
 /// Writes the checkpoint of the epoch that `state` now counts as completed.

@@ -73,6 +73,7 @@ impl Run<'_> {
                 eps: 1e-8,
                 amsgrad: true,
                 weight_decay: 0.0,
+                parameter_groups: vec![],
             },
             ..TrainerConfig::default()
         };
