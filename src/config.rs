@@ -56,6 +56,14 @@ pub struct PipelineConfig {
 impl PipelineConfig {
     /// Parse JSON; errors name the key's path (`model.seq2vec_encoder.gru.hiden_size`).
     pub fn from_json_str(text: &str, source: &str) -> Result<Self> {
+        let config = Self::parse_json_str(text, source)?;
+        config.validate(source)?;
+        Ok(config)
+    }
+
+    /// Parse without the cross-part checks (which read a transformer's `config.json`): for a
+    /// model archive, whose copy of that file is attached before [`Self::validate`].
+    pub(crate) fn parse_json_str(text: &str, source: &str) -> Result<Self> {
         let de = &mut serde_json::Deserializer::from_str(text);
         let config: Self =
             serde_path_to_error::deserialize(de).map_err(|e| BiomeError::Config {
@@ -66,7 +74,6 @@ impl PipelineConfig {
                     format!("at {}: {}", e.path(), e.inner())
                 },
             })?;
-        config.validate(source)?;
         Ok(config)
     }
 

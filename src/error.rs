@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use biome_core::{BatchError, BucketError, ReadError, RecordError, VocabularyError};
+use biome_core::{
+    BatchError, BucketError, ReadError, RecordError, SubwordTokenizerError, VocabularyError,
+};
 use biome_models::ModelError;
 use biome_train::TrainError;
 
@@ -26,6 +28,9 @@ pub enum BiomeError {
     /// A batch could not be built.
     #[error(transparent)]
     Batch(#[from] BatchError),
+    /// A pretrained transformer's `tokenizer.json` is missing or unusable (the message names it).
+    #[error(transparent)]
+    Subword(#[from] SubwordTokenizerError),
     /// Bucketing arguments are invalid.
     #[error(transparent)]
     Bucket(#[from] BucketError),

@@ -28,6 +28,7 @@ pub mod resolve;
 #[cfg(feature = "serve")]
 pub mod serve;
 pub mod threshold;
+pub mod transformer_files;
 
 pub use biome_train::{OptimizerConfig, TrainSummary, TrainerConfig, ValidationMetric};
 /// The training crate's modules, under the names they had in this crate.
@@ -37,6 +38,7 @@ pub use config::{DataConfig, PipelineConfig};
 pub use device::{available_devices, default_device_name, device_from_name, device_name};
 pub use error::{BiomeError, Result};
 pub use pipeline::{Pipeline, RecordVectors};
+pub use transformer_files::TransformerFiles;
 
 pub use biome_core;
 pub use biome_kernels;

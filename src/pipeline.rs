@@ -15,6 +15,21 @@ use biome_train::{TrainRun, TrainSummary, archive, checkpoint};
 
 use crate::config::PipelineConfig;
 use crate::error::{BiomeError, Result};
+use crate::transformer_files::TransformerFiles;
+
+/// The vocabulary of a model with a transformer embedder: the labels of `examples` (in the
+/// order a word model's vocabulary would give them) and empty token namespaces.
+fn label_vocabulary(examples: &[PairExample]) -> Vocabulary {
+    let mut builder = biome_core::VocabularyBuilder::new();
+    for label in examples.iter().filter_map(|e| e.label.as_deref()) {
+        builder.count(LABELS, label);
+    }
+    let mut vocab = builder.build(&biome_core::VocabularyOptions::default());
+    for ns in [biome_core::TOKENS, biome_core::TOKEN_CHARACTERS, LABELS] {
+        vocab.add_namespace(ns);
+    }
+    vocab
+}
 
 /// A configured pipeline; trained once [`Pipeline::train`] ran or [`Pipeline::load`] read a
 /// model.
@@ -49,6 +64,8 @@ pub struct Pipeline {
     config: PipelineConfig,
     device: Device,
     batcher: Batcher,
+    /// A transformer embedder's tokenizer and configuration files (archived with the model).
+    transformer: Option<TransformerFiles>,
     trained: Option<Trained>,
 }
 
@@ -60,29 +77,67 @@ struct Trained {
 impl Pipeline {
     /// A pipeline for `config` on `device` (a plain device such as `Device::flex()`; training
     /// adds autodiff itself); not trained yet. [`crate::device_from_name`] reads a device name.
+    ///
+    /// With a transformer embedder (`text_field_embedder.transformer`), its folder
+    /// `model_name` (relative to the current directory) gives the tokenizer now and the
+    /// pretrained weights when training starts.
     pub fn from_config(config: PipelineConfig, device: Device) -> Result<Self> {
-        let batcher = Batcher::new(
-            Tokenizer::new(config.data.tokenizer.clone()),
-            config.record_mode(),
-            config.indexer(),
-        );
-        Ok(Self {
+        let transformer = match &config.model.text_field_embedder.transformer {
+            Some(t) => Some(TransformerFiles::from_folder(
+                Path::new(&t.model_name),
+                t.max_length,
+                config.record_mode(),
+            )?),
+            None => None,
+        };
+        Ok(Self::with_transformer(config, device, transformer))
+    }
+
+    fn with_transformer(
+        config: PipelineConfig,
+        device: Device,
+        transformer: Option<TransformerFiles>,
+    ) -> Self {
+        let batcher = match &transformer {
+            Some(files) => files.batcher.clone(),
+            None => Batcher::new(
+                Tokenizer::new(config.data.tokenizer.clone()),
+                config.record_mode(),
+                config.indexer(),
+            ),
+        };
+        Self {
             config,
             device,
             batcher,
+            transformer,
             trained: None,
-        })
+        }
     }
 
     /// Load a trained model folder onto `device` (any backend, whichever trained it).
     pub fn load(dir: impl AsRef<Path>, device: Device) -> Result<Self> {
         let dir = dir.as_ref();
         let opened = archive::open(dir)?;
-        let config = PipelineConfig::from_json_str(
-            &opened.config_json,
-            &dir.join(archive::CONFIG).display().to_string(),
-        )?;
-        let mut pipeline = Self::from_config(config, device)?;
+        let source = dir.join(archive::CONFIG).display().to_string();
+        let mut config = PipelineConfig::parse_json_str(&opened.config_json, &source)?;
+        // A transformer's tokenizer and architecture come from the archive's copies, so the
+        // model loads without its original folder.
+        let mode = config.record_mode();
+        let transformer = match config.model.text_field_embedder.transformer.take() {
+            Some(t) => {
+                let files =
+                    TransformerFiles::from_archive(dir, &opened.assets, t.max_length, mode)?;
+                let origin = dir.join(archive::TRANSFORMER_CONFIG);
+                let bert = biome_modules::BertConfig::from_json(&files.config_json(), &origin)
+                    .map_err(biome_models::ModelError::from)?;
+                config.model.text_field_embedder.transformer = Some(t.with_bert_config(bert));
+                Some(files)
+            }
+            None => None,
+        };
+        config.validate(&source)?;
+        let mut pipeline = Self::with_transformer(config, device, transformer);
         let labels = opened.vocab.tokens(LABELS).to_vec();
         let (model, _) = SequencePairClassifier::new(
             &pipeline.config.model,
@@ -160,6 +215,8 @@ impl Pipeline {
         let checkpoint = resume.then(|| checkpoint::read(output)).transpose()?;
         let vocab = match &checkpoint {
             Some(c) => c.vocabulary.clone(),
+            // A transformer has its own vocabulary: only the labels come from the data.
+            None if self.transformer.is_some() => label_vocabulary(train),
             None => build_vocabulary(
                 train,
                 &self.batcher.tokenizer,
@@ -187,6 +244,10 @@ impl Pipeline {
             trainer: &self.config.trainer,
             regularizer: &self.config.model.regularizer,
             config_json: &config_json,
+            assets: self
+                .transformer
+                .as_ref()
+                .map_or(&[], |t| t.assets.as_slice()),
             vocab: &vocab,
             batcher: &self.batcher,
             train,
@@ -386,13 +447,7 @@ impl Pipeline {
         let mut done = 0;
         for idx in sequential_batches(order.len(), batch_size)? {
             let picked: Vec<&Record> = idx.iter().map(|&i| &records[order[i]]).collect();
-            let batch = biome_core::RecordBatch::from_records(
-                &picked,
-                &self.batcher.tokenizer,
-                self.batcher.mode,
-                &trained.vocab,
-                &self.batcher.indexer,
-            );
+            let batch = self.batcher.records(&picked, &trained.vocab)?;
             let v = trained
                 .model
                 .encode(&RecordTensors::from_batch(&batch, &self.device))?;

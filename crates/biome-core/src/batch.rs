@@ -10,6 +10,7 @@ use thiserror::Error;
 use crate::indexer::TokenIndexer;
 use crate::label::{UnknownLabel, label_index};
 use crate::record::{PairExample, Record, RecordMode};
+use crate::subword::{SubwordTokenizer, SubwordTokenizerError};
 use crate::tokenizer::{Tokenizer, characters};
 use crate::vocabulary::{
     LABELS, TOKEN_CHARACTERS, TOKENS, Vocabulary, VocabularyBuilder, VocabularyOptions,
@@ -30,6 +31,9 @@ pub enum BatchError {
         #[source]
         source: UnknownLabel,
     },
+    /// A transformer's tokenizer failed to encode a text.
+    #[error(transparent)]
+    Subword(#[from] SubwordTokenizerError),
     /// Some examples have a label and others do not.
     #[error("example {example} has no label, but other examples of the batch have one")]
     MissingLabel {
@@ -188,6 +192,60 @@ impl RecordBatch {
     }
 }
 
+impl RecordBatch {
+    /// Encodes `records` with a transformer's own tokenizer: each text (one per record in text
+    /// mode, one per non-empty field in multi-field mode) is its own `[CLS] … [SEP]` sequence,
+    /// truncated to the tokenizer's `max_length`, padded with its pad id; the mask marks the
+    /// model's ids (special tokens included). No characters. All texts of the batch are encoded
+    /// in one parallel call.
+    pub fn from_records_subword(
+        records: &[&Record],
+        tokenizer: &SubwordTokenizer,
+        mode: RecordMode,
+    ) -> Result<Self, SubwordTokenizerError> {
+        let texts: Vec<Vec<std::borrow::Cow<'_, str>>> =
+            records.iter().map(|r| r.texts(mode)).collect();
+        let flat: Vec<&str> = texts.iter().flatten().map(|t| t.as_ref()).collect();
+        let mut encoded = tokenizer.encode(&flat)?.into_iter();
+        let b = records.len();
+        let f = match mode {
+            RecordMode::Text => 1,
+            RecordMode::Multifield => texts.iter().map(Vec::len).max().unwrap_or(0).max(1),
+        };
+        let per_record: Vec<Vec<Vec<i64>>> = texts
+            .iter()
+            .map(|fields| encoded.by_ref().take(fields.len()).collect())
+            .collect();
+        let t = per_record
+            .iter()
+            .flatten()
+            .map(Vec::len)
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let mut tokens = vec![tokenizer.pad_id(); b * f * t];
+        let mut token_mask = vec![false; b * f * t];
+        for (bi, fields) in per_record.iter().enumerate() {
+            for (fi, ids) in fields.iter().enumerate() {
+                let start = (bi * f + fi) * t;
+                tokens[start..start + ids.len()].copy_from_slice(ids);
+                token_mask[start..start + ids.len()].fill(true);
+            }
+        }
+        let shape_tokens = match mode {
+            RecordMode::Text => vec![b, t],
+            RecordMode::Multifield => vec![b, f, t],
+        };
+        Ok(Self {
+            shape_tokens,
+            tokens,
+            token_mask,
+            shape_chars: None,
+            chars: None,
+        })
+    }
+}
+
 /// A batch of pairs: both sides and, for labelled data, the label indices.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PairBatch {
@@ -215,6 +273,10 @@ pub struct Batcher {
     pub mode: RecordMode,
     /// Which ids to produce.
     pub indexer: TokenIndexer,
+    /// A pretrained transformer's tokenizer: when set, it makes the ids (the model's vocabulary)
+    /// and the word tokenizer, the indexer and the token vocabulary are not used (labels still
+    /// come from the vocabulary).
+    pub subwords: Option<SubwordTokenizer>,
 }
 
 impl Batcher {
@@ -224,6 +286,18 @@ impl Batcher {
             tokenizer,
             mode,
             indexer,
+            subwords: None,
+        }
+    }
+
+    /// A batcher whose ids come from a transformer's own tokenizer (see
+    /// [`RecordBatch::from_records_subword`]).
+    pub fn subword(subwords: SubwordTokenizer, mode: RecordMode) -> Self {
+        Self {
+            tokenizer: Tokenizer::default(),
+            mode,
+            indexer: TokenIndexer::default(),
+            subwords: Some(subwords),
         }
     }
 
@@ -234,7 +308,34 @@ impl Batcher {
         examples: &[PairExample],
         vocab: &Vocabulary,
     ) -> Result<PairBatch, BatchError> {
-        batch_pairs(examples, &self.tokenizer, self.mode, vocab, &self.indexer)
+        match &self.subwords {
+            None => batch_pairs(examples, &self.tokenizer, self.mode, vocab, &self.indexer),
+            Some(subwords) => {
+                let labels = batch_labels(examples, vocab)?;
+                let r1: Vec<&Record> = examples.iter().map(|e| &e.record1).collect();
+                let r2: Vec<&Record> = examples.iter().map(|e| &e.record2).collect();
+                Ok(PairBatch {
+                    record1: RecordBatch::from_records_subword(&r1, subwords, self.mode)?,
+                    record2: RecordBatch::from_records_subword(&r2, subwords, self.mode)?,
+                    labels,
+                })
+            }
+        }
+    }
+
+    /// One side's batch of `records` (for encoding records alone, e.g. a whole table), read
+    /// as [`Batcher::batch`] reads them: with the transformer's tokenizer when there is one.
+    pub fn records(
+        &self,
+        records: &[&Record],
+        vocab: &Vocabulary,
+    ) -> Result<RecordBatch, BatchError> {
+        Ok(match &self.subwords {
+            Some(subwords) => RecordBatch::from_records_subword(records, subwords, self.mode)?,
+            None => {
+                RecordBatch::from_records(records, &self.tokenizer, self.mode, vocab, &self.indexer)
+            }
+        })
     }
 
     /// Builds the batch of the examples at `indices` (e.g. from [`crate::bucket_batches`]).
@@ -252,9 +353,24 @@ impl Batcher {
         self.batch(&picked, vocab)
     }
 
-    /// The length used for bucketing: see [`pair_length`].
+    /// The length used for bucketing: see [`pair_length`]; with a transformer's tokenizer, the
+    /// ids it gives (special tokens included).
     pub fn pair_length(&self, example: &PairExample) -> usize {
-        pair_length(example, &self.tokenizer, self.mode)
+        match &self.subwords {
+            None => pair_length(example, &self.tokenizer, self.mode),
+            Some(subwords) => {
+                let len = |r: &Record| -> usize {
+                    let texts = r.texts(self.mode);
+                    let texts: Vec<&str> = texts.iter().map(|t| t.as_ref()).collect();
+                    // An encoding error shows in the batch itself; for the length, count none.
+                    subwords
+                        .encode(&texts)
+                        .map(|ids| ids.iter().map(Vec::len).sum())
+                        .unwrap_or(0)
+                };
+                len(&example.record1).max(len(&example.record2))
+            }
+        }
     }
 }
 
@@ -266,6 +382,21 @@ pub fn batch_pairs(
     vocab: &Vocabulary,
     indexer: &TokenIndexer,
 ) -> Result<PairBatch, BatchError> {
+    let labels = batch_labels(examples, vocab)?;
+    let r1: Vec<&Record> = examples.iter().map(|e| &e.record1).collect();
+    let r2: Vec<&Record> = examples.iter().map(|e| &e.record2).collect();
+    Ok(PairBatch {
+        record1: RecordBatch::from_records(&r1, tokenizer, mode, vocab, indexer),
+        record2: RecordBatch::from_records(&r2, tokenizer, mode, vocab, indexer),
+        labels,
+    })
+}
+
+/// The label indices of `examples`: all present or all absent; an error for zero examples.
+fn batch_labels(
+    examples: &[PairExample],
+    vocab: &Vocabulary,
+) -> Result<Option<Vec<i64>>, BatchError> {
     if examples.is_empty() {
         return Err(BatchError::Empty);
     }
@@ -284,13 +415,7 @@ pub fn batch_pairs(
         }
         Some(ids)
     };
-    let r1: Vec<&Record> = examples.iter().map(|e| &e.record1).collect();
-    let r2: Vec<&Record> = examples.iter().map(|e| &e.record2).collect();
-    Ok(PairBatch {
-        record1: RecordBatch::from_records(&r1, tokenizer, mode, vocab, indexer),
-        record2: RecordBatch::from_records(&r2, tokenizer, mode, vocab, indexer),
-        labels,
-    })
+    Ok(labels)
 }
 
 /// The length of a pair for bucketing: the larger token count of its two records (summed over
@@ -530,5 +655,70 @@ mod tests {
         assert_eq!(b.batch_size(), 1);
         assert_eq!(batcher.pair_length(&ex[0]), 4);
         assert_eq!(batcher.pair_length(&ex[1]), 3);
+    }
+}
+
+/// The transformer-tokenizer path of the batcher (the tokenizer itself is tested in
+/// `subword`).
+#[cfg(test)]
+mod subword_tests {
+    use super::*;
+    use crate::subword::{SubwordTokenizer, bert_tokenizer_json};
+    use crate::vocabulary::VocabularyBuilder;
+
+    /// The vocabulary of `subword`'s tests: ids are positions.
+    const VOCAB: &[&str] = &[
+        "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "anna", "muller", "mull", "##er", "koln",
+        "street", "st", ".", ",", "-", "12", "##3", "the", "hotel", "##s",
+    ];
+
+    fn tiny(max_length: usize) -> SubwordTokenizer {
+        SubwordTokenizer::from_json(&bert_tokenizer_json(VOCAB, true), "tiny.json", max_length)
+            .unwrap()
+    }
+
+    #[test]
+    fn batches_pad_each_field_as_its_own_sequence() {
+        let t = tiny(8);
+        let r1 = Record::named([("name", "Anna Müller"), ("city", "Köln"), ("x", " ")]);
+        let r2 = Record::from("the hotels");
+        let records = [&r1, &r2];
+        let multi =
+            RecordBatch::from_records_subword(&records, &t, RecordMode::Multifield).unwrap();
+        // [B=2, F=2 (blank fields dropped), T=5 (the longest field: [CLS] the hotel ##s [SEP])]
+        assert_eq!(multi.shape_tokens, [2, 2, 5]);
+        #[rustfmt::skip]
+        assert_eq!(multi.tokens, [
+            2, 5, 6, 3, 0,     2, 9, 3, 0, 0,   // Anna Müller | Köln
+            2, 17, 18, 19, 3,  0, 0, 0, 0, 0,   // the hotels | (padded field)
+        ]);
+        let mask: Vec<bool> = multi.tokens.iter().map(|&id| id != 0).collect();
+        assert_eq!(multi.token_mask, mask);
+        assert_eq!(multi.field_mask(), [true, true, true, false]);
+        assert!(multi.chars.is_none());
+        let single = RecordBatch::from_records_subword(&records, &t, RecordMode::Text).unwrap();
+        // fields joined by a space: one sequence per record
+        assert_eq!(single.shape_tokens, [2, 5]);
+        assert_eq!(single.tokens, [2, 5, 6, 9, 3, 2, 17, 18, 19, 3]);
+    }
+
+    #[test]
+    fn batcher_takes_labels_from_the_vocabulary_and_ids_from_the_tokenizer() {
+        let examples = vec![
+            PairExample::new("anna", "anna muller", "duplicate"),
+            PairExample::new("koln", "street", "not_duplicate"),
+        ];
+        let mut builder = VocabularyBuilder::new();
+        for e in &examples {
+            builder.count(LABELS, e.label.as_deref().unwrap());
+        }
+        let vocab = builder.build(&VocabularyOptions::default());
+        let batcher = Batcher::subword(tiny(8), RecordMode::Text);
+        let batch = batcher.batch(&examples, &vocab).unwrap();
+        assert_eq!(batch.record1.tokens, [2, 5, 3, 2, 9, 3]);
+        assert_eq!(batch.record2.tokens, [2, 5, 6, 3, 2, 10, 3, 0]);
+        assert_eq!(batch.labels, Some(vec![0, 1]));
+        // bucketing length: the longer record's ids, special tokens included
+        assert_eq!(batcher.pair_length(&examples[0]), 4);
     }
 }

@@ -1,6 +1,7 @@
 //! biome-core: everything between raw pair data and padded id batches, with no neural code.
 //!
 //! - [`tokenizer`]: Unicode word-boundary tokenizer and character splitting.
+//! - [`subword`]: a pretrained transformer's own `tokenizer.json` (Hugging Face `tokenizers`).
 //! - [`vocabulary`] / [`label`]: namespaced token <-> index maps (padding 0, OOV 1) and labels.
 //! - [`record`]: records (text, fields, named fields), record modes, labelled pairs.
 //! - [`indexer`] / [`batch`] / [`bucketing`]: ids, padded batches, length bucketing.
@@ -44,6 +45,7 @@ mod parquet_rows;
 pub mod read_error;
 pub mod reader;
 pub mod record;
+pub mod subword;
 pub mod table;
 pub mod tokenizer;
 pub mod vocabulary;
@@ -60,6 +62,7 @@ pub use reader::{
     Dataset, ReadError, read_csv, read_csv_from, read_dataset, read_jsonl, read_jsonl_from,
 };
 pub use record::{PairExample, Record, RecordError, RecordMode};
+pub use subword::{SubwordTokenizer, SubwordTokenizerError, bert_tokenizer_json};
 #[cfg(feature = "parquet")]
 pub use table::read_table_parquet;
 pub use table::{

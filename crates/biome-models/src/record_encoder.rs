@@ -59,7 +59,9 @@ impl RecordEncoder {
                 },
             ) => {
                 check_chars(uses_chars, chars.is_some())?;
-                let x = self.embedder.forward(tokens.clone(), chars.clone());
+                let x = self
+                    .embedder
+                    .forward(tokens.clone(), chars.clone(), mask.clone());
                 enc.forward(x, mask.clone())
             }
             (
@@ -71,7 +73,9 @@ impl RecordEncoder {
                 },
             ) => {
                 check_chars(uses_chars, chars.is_some())?;
-                let x = self.embedder.forward_fields(tokens.clone(), chars.clone());
+                let x = self
+                    .embedder
+                    .forward_fields(tokens.clone(), chars.clone(), mask.clone());
                 enc.forward(x, mask.clone())
             }
             (EncoderBody::Single(_), RecordTensors::Multi { .. }) => {

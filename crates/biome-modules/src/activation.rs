@@ -4,6 +4,19 @@ use burn::prelude::*;
 use burn::tensor::activation;
 use serde::{Deserialize, Serialize};
 
+/// The exact GELU, `x · Φ(x) = x/2 · (1 + erf(x/√2))` (Hugging Face's `gelu`).
+///
+/// Without autodiff this is burn's `gelu` op; with autodiff it is composed from `erf`, because
+/// burn 0.22.1's `gelu` backward is the derivative of the tanh approximation, not of this
+/// function, while `erf`'s backward is exact.
+pub fn gelu_erf<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if x.is_autodiff() {
+        x.clone() * ((x / std::f64::consts::SQRT_2).erf() + 1.0) * 0.5
+    } else {
+        activation::gelu(x)
+    }
+}
+
 /// An activation function, written by its AllenNLP/PyTorch name (`"relu"`, `"tanh"`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -32,7 +45,7 @@ impl Activation {
             Self::Relu => activation::relu(x),
             Self::Tanh => activation::tanh(x),
             Self::Sigmoid => activation::sigmoid(x),
-            Self::Gelu => activation::gelu(x),
+            Self::Gelu => gelu_erf(x),
             Self::Elu => activation::elu(x, 1.0),
             Self::LeakyRelu => activation::leaky_relu(x, 0.01),
             Self::Linear => x,

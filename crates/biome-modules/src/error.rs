@@ -1,4 +1,7 @@
-//! Configuration errors of the modules.
+//! Configuration errors of the modules, and the errors of reading a pretrained transformer's
+//! folder (each names the file and, for a weight, the tensor).
+
+use std::path::PathBuf;
 
 use crate::pretrained::PretrainedError;
 
@@ -28,6 +31,72 @@ pub enum ModuleError {
     /// A pretrained embedding file could not be used.
     #[error(transparent)]
     Pretrained(#[from] PretrainedError),
+    /// A file of a pretrained transformer folder (or the folder) cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    ModelFile {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A transformer `config.json` is not valid JSON of the expected shape.
+    #[error("{}: {message}", path.display())]
+    ModelConfig {
+        /// The file (or where the text came from).
+        path: PathBuf,
+        /// What is wrong, with serde's line and column.
+        message: String,
+    },
+    /// A transformer config asks for something this crate does not implement.
+    #[error("{}: {key} {value:?} is not supported (supported: {supported})", path.display())]
+    Unsupported {
+        /// The config file.
+        path: PathBuf,
+        /// Its key (`model_type`, `hidden_act`, ...).
+        key: String,
+        /// The value found.
+        value: String,
+        /// What is supported.
+        supported: String,
+    },
+    /// A weights file is not a readable safetensors file.
+    #[error("{}: not a safetensors file: {message}", path.display())]
+    Safetensors {
+        /// The weights file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// A weight the model needs is not in the weights file.
+    #[error("{}: missing weight {tensor:?}", path.display())]
+    MissingWeight {
+        /// The weights file.
+        path: PathBuf,
+        /// The tensor name as Hugging Face writes it (without a `bert.` prefix).
+        tensor: String,
+    },
+    /// A weight has a shape the config does not imply.
+    #[error("{}: weight {tensor:?} has shape {found:?}, expected {expected:?}", path.display())]
+    WeightShape {
+        /// The weights file.
+        path: PathBuf,
+        /// The tensor name in the file.
+        tensor: String,
+        /// The shape the config implies (Hugging Face layout, `[out, in]` for a linear layer).
+        expected: Vec<usize>,
+        /// The shape in the file.
+        found: Vec<usize>,
+    },
+    /// A weight is not stored as floating-point numbers.
+    #[error("{}: weight {tensor:?} has dtype {dtype}, expected F32, F16, BF16 or F64", path.display())]
+    WeightDtype {
+        /// The weights file.
+        path: PathBuf,
+        /// The tensor name in the file.
+        tensor: String,
+        /// The dtype found.
+        dtype: String,
+    },
 }
 
 /// An RNN config's own error as a module error: an input-size mismatch stays one (so that

@@ -1,5 +1,7 @@
 //! Neural building blocks of the biome-rs siamese encoder, as burn modules that run on any
-//! backend: embedders, mask-exact seq2seq / seq2vec encoders, multifield encoding, feed-forward.
+//! backend: embedders (word, character, pretrained BERT-family transformers: [`bert`],
+//! [`transformer_embedder`]), mask-exact seq2seq / seq2vec encoders, multifield encoding,
+//! feed-forward.
 //!
 //! Conventions (see `ARCHITECTURE.md`): masks are `Tensor<2, Bool>` with `true` = real token;
 //! seq2seq outputs are zero at padded positions; seq2vec outputs are zero for all-padding rows.
@@ -13,8 +15,10 @@
 #![forbid(unsafe_code)]
 
 pub mod activation;
+pub mod bert;
 pub mod boe;
 pub mod characters;
+pub mod cls_pooler;
 pub mod cnn;
 pub mod embedding;
 pub mod error;
@@ -30,6 +34,7 @@ pub mod seq2vec;
 pub mod sparse;
 pub mod text_field;
 pub mod transformer;
+pub mod transformer_embedder;
 
 #[cfg(test)]
 pub(crate) mod test_util;
@@ -37,8 +42,10 @@ pub(crate) mod test_util;
 mod tests;
 
 pub use activation::Activation;
+pub use bert::{Bert, BertConfig, load_bert};
 pub use boe::{BagOfEmbeddingsEncoder, BoeConfig};
 pub use characters::{TokenCharactersEncoder, TokenCharactersEncoderConfig};
+pub use cls_pooler::{ClsPooler, ClsPoolerConfig};
 pub use cnn::{CnnEncoder, CnnEncoderConfig};
 pub use embedding::{WordEmbedding, WordEmbeddingConfig};
 pub use error::ModuleError;
@@ -54,3 +61,4 @@ pub use seq2seq::{Seq2SeqEncoder, Seq2SeqEncoderConfig};
 pub use seq2vec::{Seq2VecEncoder, Seq2VecEncoderConfig};
 pub use text_field::{TextFieldEmbedder, TextFieldEmbedderConfig, TokenEmbedderConfig};
 pub use transformer::{MaskedTransformer, TransformerConfig};
+pub use transformer_embedder::{TransformerEmbedder, TransformerEmbedderConfig};

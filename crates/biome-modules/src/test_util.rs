@@ -49,3 +49,28 @@ pub fn assert_close(a: &[f32], b: &[f32], tol: f32) {
         assert!((x - y).abs() <= tol, "index {i}: {x} vs {y}\n{a:?}\n{b:?}");
     }
 }
+
+/// The dotted paths of a module's float parameters, in visiting order.
+pub fn param_paths<M: burn::module::Module>(module: &M) -> Vec<String> {
+    struct Paths {
+        stack: Vec<String>,
+        out: Vec<String>,
+    }
+    impl burn::module::ModuleVisitor for Paths {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.stack.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.stack.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, _param: &burn::module::Param<Tensor<D>>) {
+            self.out.push(self.stack.join("."));
+        }
+    }
+    let mut v = Paths {
+        stack: vec![],
+        out: vec![],
+    };
+    module.visit(&mut v);
+    v.out
+}

@@ -360,7 +360,8 @@ fn text_field_embedder() {
         TensorData::new(vec![2i64, 3, 4, 5, 0, 0, 0, 0, 0], [1, 3, 3]),
         &device,
     );
-    let out = emb.forward(tokens.clone(), Some(chars.clone()));
+    let mask = crate::mask::ids_mask(tokens.clone());
+    let out = emb.forward(tokens.clone(), Some(chars.clone()), mask.clone());
     assert_eq!(out.dims(), [1, 3, 7]);
     let v = to_vec(out.clone());
     assert!(v[14..].iter().all(|x| *x == 0.0));
@@ -370,6 +371,7 @@ fn text_field_embedder() {
     let fields = emb.forward_fields(
         tokens.clone().reshape([1, 1, 3]).repeat_dim(1, 2),
         Some(chars.reshape([1, 1, 3, 3]).repeat_dim(1, 2)),
+        mask.clone().reshape([1, 1, 3]).repeat_dim(1, 2),
     );
     assert_eq!(fields.dims(), [1, 2, 3, 7]);
     assert_close(&to_vec(fields.slice_dim(1, 1..2)), &v, 0.0);
@@ -377,7 +379,7 @@ fn text_field_embedder() {
     let only_words: TextFieldEmbedderConfig =
         serde_json::from_str(r#"{"tokens": {"embedding": {"embedding_dim": 5}}}"#).unwrap();
     let e = only_words.init((10, 0), &device).unwrap();
-    assert_eq!(e.forward(tokens, None).dims(), [1, 3, 5]);
+    assert_eq!(e.forward(tokens, None, mask).dims(), [1, 3, 5]);
 
     let err = TextFieldEmbedderConfig::default()
         .init((1, 1), &device)
@@ -418,7 +420,8 @@ fn text_field_with_pretrained_vocab() {
         (reports[0].found, reports[0].missing, reports[0].total),
         (1, 2, 3)
     );
-    let out = to_vec(emb.forward(ints2(&[vec![2, 0]], &dev()), None));
+    let ids = ints2(&[vec![2, 0]], &dev());
+    let out = to_vec(emb.forward(ids.clone(), None, crate::mask::ids_mask(ids)));
     assert_eq!(out, vec![4., 5., 6., 0., 0., 0.]);
 }
 

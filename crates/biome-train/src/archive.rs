@@ -17,8 +17,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
 
-/// The archive format this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest archive format this build reads and writes. Version 2 added the model's own
+/// files (a pretrained transformer's tokenizer and configuration, [`ASSETS`]); an archive
+/// without them is still written as version 1, so older builds keep reading word models.
+pub const FORMAT_VERSION: u32 = 2;
+/// The format version of an archive with no [`ASSETS`].
+const FORMAT_VERSION_WITHOUT_ASSETS: u32 = 1;
 const FORMAT_NAME: &str = "biome-model";
 /// The manifest's file name in an archive.
 pub const MANIFEST: &str = "archive.json";
@@ -28,6 +32,13 @@ pub const CONFIG: &str = "config.json";
 pub const VOCABULARY: &str = "vocabulary.json";
 /// The weights' file name in an archive (and in a checkpoint's `best`).
 pub const WEIGHTS: &str = "model.bpk";
+/// A pretrained transformer's `tokenizer.json`, kept so the model needs no original folder.
+pub const TRANSFORMER_TOKENIZER: &str = "transformer_tokenizer.json";
+/// A pretrained transformer's `config.json` (its architecture; the weights are in [`WEIGHTS`]).
+pub const TRANSFORMER_CONFIG: &str = "transformer_config.json";
+/// The optional files an archive may carry beside the configuration, vocabulary and weights,
+/// each under its checksum like the others.
+pub const ASSETS: [&str; 2] = [TRANSFORMER_TOKENIZER, TRANSFORMER_CONFIG];
 
 /// `archive.json`. Read strictly (unknown keys and repeated file names are errors): it is the
 /// one file without a checksum, so anything unexpected in it means damage, not a variant.
@@ -150,24 +161,34 @@ pub fn save<M: Module + Clone>(
     config_json: &str,
     vocab: &Vocabulary,
     model: &M,
+    assets: &[(String, Vec<u8>)],
 ) -> Result<()> {
-    save_weights(dir, config_json, vocab, &module_bytes(model)?)
+    save_weights(dir, config_json, vocab, &module_bytes(model)?, assets)
 }
 
-/// Write a complete archive into `dir` from burnpack `weights` (see [`module_bytes`]).
+/// Write a complete archive into `dir` from burnpack `weights` (see [`module_bytes`]), with
+/// `assets`: files named from [`ASSETS`] (any other name is an error).
 pub fn save_weights(
     dir: &Path,
     config_json: &str,
     vocab: &Vocabulary,
     weights: &[u8],
+    assets: &[(String, Vec<u8>)],
 ) -> Result<()> {
+    if let Some((name, _)) = assets.iter().find(|(n, _)| !ASSETS.contains(&n.as_str())) {
+        return Err(TrainError::Invalid(format!(
+            "{name:?} is not a file a model archive can carry (known: {})",
+            ASSETS.join(", ")
+        )));
+    }
     std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
     let vocab_json = vocab.to_json();
-    let files: [(&str, &[u8]); 3] = [
+    let mut files: Vec<(&str, &[u8])> = vec![
         (CONFIG, config_json.as_bytes()),
         (VOCABULARY, vocab_json.as_bytes()),
         (WEIGHTS, weights),
     ];
+    files.extend(assets.iter().map(|(n, b)| (n.as_str(), b.as_slice())));
     let mut sums = BTreeMap::new();
     for (name, bytes) in files {
         write_atomic(&dir.join(name), bytes)?;
@@ -178,7 +199,11 @@ pub fn save_weights(
     crate::pause::point("archive-files-written");
     let manifest = Manifest {
         format: FORMAT_NAME.into(),
-        format_version: FORMAT_VERSION,
+        format_version: if assets.is_empty() {
+            FORMAT_VERSION_WITHOUT_ASSETS
+        } else {
+            FORMAT_VERSION
+        },
         biome_version: env!("CARGO_PKG_VERSION").into(),
         labels: vocab.tokens(LABELS).to_vec(),
         files: sums,
@@ -197,6 +222,8 @@ pub struct OpenedArchive {
     pub config_json: String,
     /// The vocabulary (labels included).
     pub vocab: Vocabulary,
+    /// The [`ASSETS`] the archive carries, by name (checked against their checksums).
+    pub assets: BTreeMap<String, Vec<u8>>,
     weights: Vec<u8>,
 }
 
@@ -240,11 +267,12 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
             ),
         ));
     }
-    if let Some(extra) = manifest
-        .files
-        .keys()
-        .find(|name| ![CONFIG, VOCABULARY, WEIGHTS].contains(&name.as_str()))
-    {
+    // Version 1 knew only the three files; version 2 added the assets.
+    let known = |name: &str| {
+        [CONFIG, VOCABULARY, WEIGHTS].contains(&name)
+            || (manifest.format_version >= 2 && ASSETS.contains(&name))
+    };
+    if let Some(extra) = manifest.files.keys().find(|name| !known(name)) {
         return Err(TrainError::archive(
             &manifest_path,
             format!("corrupted manifest: it lists an unknown file {extra:?}"),
@@ -271,11 +299,92 @@ pub fn open(dir: &Path) -> Result<OpenedArchive> {
         ));
     }
     let weights = read_checked(dir, WEIGHTS, &manifest)?;
+    let mut assets = BTreeMap::new();
+    for name in ASSETS {
+        if manifest.files.contains_key(name) {
+            assets.insert(name.to_owned(), read_checked(dir, name, &manifest)?);
+        }
+    }
     Ok(OpenedArchive {
         dir: dir.to_path_buf(),
         manifest,
         config_json,
         vocab,
+        assets,
         weights,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use biome_core::{VocabularyBuilder, VocabularyOptions};
+
+    fn vocab() -> Vocabulary {
+        let mut b = VocabularyBuilder::new();
+        b.count(LABELS, "duplicate");
+        b.count(LABELS, "not_duplicate");
+        b.build(&VocabularyOptions::default())
+    }
+
+    fn assets() -> Vec<(String, Vec<u8>)> {
+        vec![
+            (TRANSFORMER_TOKENIZER.to_owned(), b"{\"model\": 1}".to_vec()),
+            (
+                TRANSFORMER_CONFIG.to_owned(),
+                b"{\"hidden_size\": 8}".to_vec(),
+            ),
+        ]
+    }
+
+    #[test]
+    fn assets_round_trip_under_their_checksums() {
+        let dir = tempfile::tempdir().unwrap();
+        save_weights(dir.path(), "{}", &vocab(), b"weights", &assets()).unwrap();
+        let opened = open(dir.path()).unwrap();
+        assert_eq!(opened.manifest.format_version, 2);
+        let got: Vec<(String, Vec<u8>)> = opened.assets.into_iter().collect();
+        let mut want = assets();
+        want.sort();
+        assert_eq!(got, want);
+        // a flipped byte in an asset fails its checksum, naming the file
+        let path = dir.path().join(TRANSFORMER_TOKENIZER);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[3] ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+        let err = open(dir.path()).err().unwrap().to_string();
+        assert!(
+            err.contains(TRANSFORMER_TOKENIZER) && err.contains("checksum"),
+            "{err}"
+        );
+        // a deleted asset is an error too, not a model without its tokenizer
+        std::fs::remove_file(&path).unwrap();
+        let err = open(dir.path()).err().unwrap().to_string();
+        assert!(err.contains(TRANSFORMER_TOKENIZER), "{err}");
+    }
+
+    #[test]
+    fn archives_without_assets_stay_version_1_and_reject_asset_names() {
+        let dir = tempfile::tempdir().unwrap();
+        save_weights(dir.path(), "{}", &vocab(), b"weights", &[]).unwrap();
+        let opened = open(dir.path()).unwrap();
+        assert_eq!(opened.manifest.format_version, 1);
+        assert!(opened.assets.is_empty());
+        // a version-1 manifest listing an asset is damage (version 1 had none)
+        let manifest_path = dir.path().join(MANIFEST);
+        let text = std::fs::read_to_string(&manifest_path).unwrap();
+        let edited = text.replace(
+            "\"files\": {",
+            &format!("\"files\": {{\n    \"{TRANSFORMER_CONFIG}\": 1,"),
+        );
+        assert_ne!(edited, text);
+        std::fs::write(&manifest_path, edited).unwrap();
+        let err = open(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("unknown file"), "{err}");
+        let bad = [("weights.txt".to_owned(), vec![1u8])];
+        let err = save_weights(dir.path(), "{}", &vocab(), b"w", &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("weights.txt"), "{err}");
+    }
 }

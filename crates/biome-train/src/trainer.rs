@@ -86,6 +86,9 @@ pub struct TrainRun<'a> {
     pub regularizer: &'a [RegularizerRule],
     /// The whole configuration as JSON, saved into the archive as it is.
     pub config_json: &'a str,
+    /// Files the model needs beside its weights (see [`archive::ASSETS`]), saved into the
+    /// archive with it.
+    pub assets: &'a [(String, Vec<u8>)],
     /// The vocabulary (labels included).
     pub vocab: &'a Vocabulary,
     /// Batches examples.
@@ -261,7 +264,13 @@ pub fn train(
             state.best_metrics = chosen.clone();
             state.bad_epochs = 0;
             best_weights = archive::module_bytes(&valid_model)?;
-            archive::save_weights(run.output, run.config_json, run.vocab, &best_weights)?;
+            archive::save_weights(
+                run.output,
+                run.config_json,
+                run.vocab,
+                &best_weights,
+                run.assets,
+            )?;
         } else {
             state.bad_epochs += 1;
         }
@@ -343,7 +352,13 @@ fn resume(
     let intact = archive::open(run.output)
         .is_ok_and(|a| a.manifest.files.get(archive::WEIGHTS) == Some(&best_crc));
     if !intact {
-        archive::save_weights(run.output, run.config_json, run.vocab, &ckpt.best)?;
+        archive::save_weights(
+            run.output,
+            run.config_json,
+            run.vocab,
+            &ckpt.best,
+            run.assets,
+        )?;
     }
     Ok(())
 }

@@ -1,0 +1,95 @@
+//! BERT self-attention with its output projection and post-LayerNorm residual (Hugging Face's
+//! `BertAttention` = `BertSelfAttention` + `BertSelfOutput`).
+
+use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear};
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+
+use super::config::BertConfig;
+use super::weights::{WeightSource, layer_norm, linear};
+use crate::error::ModuleError;
+
+/// What is added to the attention scores of a padded key: `exp` of it (relative to any real
+/// key's score) is exactly 0 in f32, so padded keys get exactly zero weight, and it is finite, so
+/// an all-padding row gives finite (uniform) weights instead of NaN.
+pub const PADDED_KEY_SCORE: f32 = -1.0e9;
+
+/// The additive key mask of the attention scores: `[B, T]` mask (true = real token) →
+/// `[B, 1, 1, T]`, 0 for real keys and [`PADDED_KEY_SCORE`] for padded ones. Built once per
+/// forward and shared by every layer.
+pub fn key_bias(mask: Tensor<2, Bool>) -> Tensor<4> {
+    let [b, t] = mask.dims();
+    (mask.bool_not().float() * PADDED_KEY_SCORE).reshape([b, 1, 1, t])
+}
+
+/// Multi-head scaled dot-product self-attention, output projection, dropout, residual,
+/// LayerNorm.
+#[derive(Module, Debug)]
+pub struct BertAttention {
+    /// Query projection `H → H`.
+    pub query: Linear,
+    /// Key projection `H → H`.
+    pub key: Linear,
+    /// Value projection `H → H`.
+    pub value: Linear,
+    /// Output projection `H → H` (`attention.output.dense`).
+    pub output: Linear,
+    /// LayerNorm of input + projected attention (`attention.output.LayerNorm`).
+    pub output_layer_norm: LayerNorm,
+    /// Dropout on the attention weights while training.
+    pub attention_dropout: Dropout,
+    /// Dropout on the projected attention while training.
+    pub output_dropout: Dropout,
+    /// Number of heads.
+    pub heads: usize,
+}
+
+impl BertAttention {
+    /// Built from `src` (Hugging Face names under `{prefix}attention.`).
+    pub fn build<S: WeightSource>(
+        config: &BertConfig,
+        prefix: &str,
+        src: &mut S,
+    ) -> Result<Self, ModuleError> {
+        let h = config.hidden_size;
+        let std = config.initializer_range;
+        let p = format!("{prefix}attention.");
+        Ok(Self {
+            query: linear(src, &format!("{p}self.query"), h, h, std)?,
+            key: linear(src, &format!("{p}self.key"), h, h, std)?,
+            value: linear(src, &format!("{p}self.value"), h, h, std)?,
+            output: linear(src, &format!("{p}output.dense"), h, h, std)?,
+            output_layer_norm: layer_norm(
+                src,
+                &format!("{p}output.LayerNorm"),
+                h,
+                config.layer_norm_eps,
+            )?,
+            attention_dropout: DropoutConfig::new(config.attention_probs_dropout_prob).init(),
+            output_dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+            heads: config.num_attention_heads,
+        })
+    }
+
+    /// `[B, T, H]` → `[B, heads, T, H / heads]`.
+    fn split_heads(&self, x: Tensor<3>) -> Tensor<4> {
+        let [b, t, h] = x.dims();
+        x.reshape([b, t, self.heads, h / self.heads])
+            .swap_dims(1, 2)
+    }
+
+    /// - x: `[B, T, H]`; key_bias: `[B, 1, 1, T]` from [`key_bias`]
+    /// - returns `[B, T, H]`: `LayerNorm(x + dropout(softmax(q kᵀ / √d + bias) v · W_o + b_o))`
+    pub fn forward(&self, x: Tensor<3>, key_bias: Tensor<4>) -> Tensor<3> {
+        let [b, t, h] = x.dims();
+        let scale = 1.0 / ((h / self.heads) as f64).sqrt();
+        let q = self.split_heads(self.query.forward(x.clone()));
+        let k = self.split_heads(self.key.forward(x.clone()));
+        let v = self.split_heads(self.value.forward(x.clone()));
+        let scores = q.matmul(k.swap_dims(2, 3)) * scale + key_bias;
+        let weights = self.attention_dropout.forward(softmax(scores, 3));
+        let context = weights.matmul(v).swap_dims(1, 2).reshape([b, t, h]);
+        let projected = self.output_dropout.forward(self.output.forward(context));
+        self.output_layer_norm.forward(projected + x)
+    }
+}
