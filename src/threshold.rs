@@ -47,6 +47,21 @@ pub fn read_stored(dir: &Path) -> Result<Option<StoredThreshold>> {
         })
 }
 
+/// The threshold for `label`: the model folder's stored one when it is for that label, else
+/// 0.5; with a line saying where it comes from (for the summary and `/model`).
+pub fn for_label(dir: &Path, label: &str) -> Result<(f32, String)> {
+    Ok(match read_stored(dir)? {
+        Some(stored) if stored.label == label => (
+            stored.threshold,
+            format!(
+                "the model's validation F1-best threshold ({})",
+                dir.join(FILE).display()
+            ),
+        ),
+        _ => (0.5, "default (0.5)".into()),
+    })
+}
+
 /// Writes `threshold` into the model folder (atomically).
 pub fn write_stored(dir: &Path, threshold: &StoredThreshold) -> Result<()> {
     let text = serde_json::to_string_pretty(threshold).expect("threshold serialises");

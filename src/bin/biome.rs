@@ -454,16 +454,7 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             overwrite,
             device,
         } => {
-            let input = TableInput {
-                path: data,
-                id_column,
-                fields,
-                entity_column: None,
-            };
-            let options = ResolveOptions {
-                overwrite,
-                ..ResolveOptions::default()
-            };
+            let (input, options) = table_without_entities(data, id_column, fields, overwrite);
             let (n, dim) = biome::resolve::encode_table(
                 &model,
                 device_from_name(&device)?,
@@ -483,16 +474,7 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             overwrite,
             device,
         } => {
-            let input = TableInput {
-                path: data,
-                id_column,
-                fields,
-                entity_column: None,
-            };
-            let options = ResolveOptions {
-                overwrite,
-                ..ResolveOptions::default()
-            };
+            let (input, options) = table_without_entities(data, id_column, fields, overwrite);
             let (n, dim) = biome::resolve::index_table(
                 &model,
                 device_from_name(&device)?,
@@ -770,4 +752,25 @@ fn demo(
     );
     println!("{}", serde_json::to_string(&metrics).expect("metrics"));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The table and options of `encode` and `index`: no evaluation column, default search and
+/// scoring settings.
+fn table_without_entities(
+    path: PathBuf,
+    id_column: String,
+    fields: Option<Vec<String>>,
+    overwrite: bool,
+) -> (TableInput, ResolveOptions) {
+    let input = TableInput {
+        path,
+        id_column,
+        fields,
+        entity_column: None,
+    };
+    let options = ResolveOptions {
+        overwrite,
+        ..ResolveOptions::default()
+    };
+    (input, options)
 }

@@ -167,16 +167,7 @@ fn threshold(model_dir: &Path, options: &ResolveOptions, label: &str) -> Result<
     if let Some(t) = options.threshold {
         return Ok((t, "--threshold".into()));
     }
-    match crate::threshold::read_stored(model_dir)? {
-        Some(stored) if stored.label == label => Ok((
-            stored.threshold,
-            format!(
-                "the model's validation F1-best threshold ({})",
-                model_dir.join(crate::threshold::FILE).display()
-            ),
-        )),
-        _ => Ok((0.5, "default (0.5)".into())),
-    }
+    crate::threshold::for_label(model_dir, label)
 }
 
 /// Entity ids as small integers, shared by both tables of a link.

@@ -99,16 +99,7 @@ impl Matcher {
             }),
         )?;
         let label = &labels[match_index];
-        let (threshold, threshold_from) = match crate::threshold::read_stored(model_dir)? {
-            Some(stored) if &stored.label == label => (
-                stored.threshold,
-                format!(
-                    "the model's validation F1-best threshold ({})",
-                    model_dir.join(crate::threshold::FILE).display()
-                ),
-            ),
-            _ => (0.5, "default (0.5)".into()),
-        };
+        let (threshold, threshold_from) = crate::threshold::for_label(model_dir, label)?;
         let info = IndexInfo {
             path: path.to_path_buf(),
             records: index.len(),

@@ -55,9 +55,18 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
 }
 
 async fn predict(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    counted(&state, predict_inner(&state, request)).await
+}
+
+/// Runs one model request (`/predict`, `/match`): counts it in flight, counts a failure by
+/// status, and records its status and latency in the metrics.
+async fn counted(
+    state: &AppState,
+    work: impl std::future::Future<Output = Result<Response, ApiError>>,
+) -> Response {
     let started = Instant::now();
     let in_flight = state.stats.enter();
-    let response = match predict_inner(&state, request).await {
+    let response = match work.await {
         Ok(response) => response,
         Err(e) => {
             state.stats.failed(e.status.as_u16());
@@ -153,20 +162,7 @@ async fn predict_inner(state: &AppState, request: Request) -> Result<Response, A
 }
 
 async fn match_record(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    let started = Instant::now();
-    let in_flight = state.stats.enter();
-    let response = match match_inner(&state, request).await {
-        Ok(response) => response,
-        Err(e) => {
-            state.stats.failed(e.status.as_u16());
-            e.into_response()
-        }
-    };
-    drop(in_flight);
-    state
-        .metrics
-        .answered(response.status().as_u16(), started.elapsed().as_secs_f64());
-    response
+    counted(&state, match_inner(&state, request)).await
 }
 
 /// `POST /match`: the record's best candidates in the index, through the same queue and
