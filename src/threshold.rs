@@ -85,6 +85,38 @@ pub fn curve(predictions: &[Prediction], examples: &[PairExample], label: &str) 
     precision_recall_curve(&scores, &positive)
 }
 
+/// Precision, recall and F1 of accepting the pairs whose probability of `label` is at least
+/// `threshold` (a stored threshold applied to held-out pairs; 0 where nothing is accepted or
+/// nothing is positive).
+pub fn at(
+    predictions: &[Prediction],
+    examples: &[PairExample],
+    label: &str,
+    threshold: f32,
+) -> PrPoint {
+    let (mut tp, mut accepted, mut positives) = (0f64, 0f64, 0f64);
+    for (p, e) in predictions.iter().zip(examples) {
+        let positive = e.label.as_deref() == Some(label);
+        let accept = p.classes.get(label).copied().unwrap_or(0.0) >= threshold;
+        positives += f64::from(u8::from(positive));
+        accepted += f64::from(u8::from(accept));
+        tp += f64::from(u8::from(positive && accept));
+    }
+    let precision = if accepted > 0.0 { tp / accepted } else { 0.0 };
+    let recall = if positives > 0.0 { tp / positives } else { 0.0 };
+    let f1 = if tp > 0.0 {
+        2.0 * precision * recall / (precision + recall)
+    } else {
+        0.0
+    };
+    PrPoint {
+        threshold,
+        precision,
+        recall,
+        f1,
+    }
+}
+
 /// The F1-best threshold of `label` on `examples` and their `predictions`, as stored.
 pub fn choose(
     predictions: &[Prediction],
@@ -108,4 +140,48 @@ pub fn draw(curve: &[PrPoint], label: &str, svg: &Path) -> std::result::Result<(
     let points: Vec<(f64, f64)> = curve.iter().map(|p| (p.recall, p.precision)).collect();
     let best = best_f1_threshold(curve).map(|b| (b.recall, b.precision, b.threshold));
     biome_train::curve::precision_recall_svg(&points, best, label, svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use biome_core::Record;
+
+    use super::*;
+
+    fn scored(p: f32, label: &str) -> (Prediction, PairExample) {
+        let classes =
+            BTreeMap::from([("duplicate".to_string(), p), ("other".to_string(), 1.0 - p)]);
+        let prediction = Prediction {
+            classes,
+            max_class: String::new(),
+            max_class_prob: 0.0,
+            logits: vec![],
+        };
+        let example = PairExample::new(Record::from("a"), Record::from("b"), label);
+        (prediction, example)
+    }
+
+    /// Five pairs, cut at 0.6: accepted 0.9 (dup), 0.7 (other), 0.6 (dup); missed 0.4 (dup).
+    /// P = 2/3, R = 2/3, F1 = 2/3. At 0.95 nothing is accepted: all zero.
+    #[test]
+    fn a_stored_threshold_on_held_out_pairs() {
+        let (predictions, examples): (Vec<_>, Vec<_>) = [
+            (0.9, "duplicate"),
+            (0.7, "other"),
+            (0.6, "duplicate"),
+            (0.4, "duplicate"),
+            (0.1, "other"),
+        ]
+        .into_iter()
+        .map(|(p, l)| scored(p, l))
+        .unzip();
+        let point = at(&predictions, &examples, "duplicate", 0.6);
+        for v in [point.precision, point.recall, point.f1] {
+            assert!((v - 2.0 / 3.0).abs() < 1e-12, "{point:?}");
+        }
+        let none = at(&predictions, &examples, "duplicate", 0.95);
+        assert_eq!((none.precision, none.recall, none.f1), (0.0, 0.0, 0.0));
+    }
 }

@@ -612,6 +612,26 @@ fn evaluate(
                 metrics.get(&format!("{label}/f1")).copied().unwrap_or(0.0)
             );
         }
+        // What dedupe/link will do with these pairs: accept at the threshold stored in training.
+        if let Some(stored) = biome::threshold::read_stored(model)?
+            && stored.label == *label
+        {
+            let point = biome::threshold::at(&predictions, &examples, label, stored.threshold);
+            metrics.insert(
+                format!("{label}/stored_threshold"),
+                f64::from(stored.threshold),
+            );
+            metrics.insert(
+                format!("{label}/stored_threshold_precision"),
+                point.precision,
+            );
+            metrics.insert(format!("{label}/stored_threshold_recall"), point.recall);
+            metrics.insert(format!("{label}/stored_threshold_f1"), point.f1);
+            eprintln!(
+                "{label}: at the stored threshold {:.4}, P/R/F1 {:.4}/{:.4}/{:.4}",
+                stored.threshold, point.precision, point.recall, point.f1
+            );
+        }
         let svg = curve.unwrap_or_else(|| model.join("pr_curve.svg"));
         match biome::threshold::draw(&points, label, &svg) {
             Ok(()) => eprintln!("precision–recall curve in {}", svg.display()),

@@ -3,7 +3,7 @@
 //! methods.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, mpsc};
 use std::time::Instant;
 
 use axum::Router;
@@ -133,21 +133,7 @@ async fn predict_inner(state: &AppState, request: Request) -> Result<Response, A
             reply,
             ticket: Some(ticket),
         };
-        sender.send(Msg::Job(job)).map_err(|_| shutting_down())?;
-        // This request's sender goes now: a worker retired by a reload stops once the
-        // requests sent to it are answered.
-        drop(sender);
-        let answer = match state.batching.request_timeout {
-            // Past the deadline the answer is dropped; the worker skips a request nobody
-            // waits for.
-            Some(deadline) => tokio::time::timeout(deadline, answer)
-                .await
-                .map_err(|_| ApiError::deadline(deadline))?,
-            None => answer.await,
-        };
-        answer
-            .map_err(|_| shutting_down())?
-            .map_err(|message| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message))?
+        send_and_wait(state, sender, Msg::Job(job), answer).await?
     };
     state.stats.answered(n);
     let mut response = if parsed.single {
@@ -196,17 +182,7 @@ async fn match_inner(state: &AppState, request: Request) -> Result<Response, Api
         reply,
         ticket: Some(ticket),
     };
-    sender.send(Msg::Match(job)).map_err(|_| shutting_down())?;
-    drop(sender);
-    let answer = match state.batching.request_timeout {
-        Some(deadline) => tokio::time::timeout(deadline, answer)
-            .await
-            .map_err(|_| ApiError::deadline(deadline))?,
-        None => answer.await,
-    };
-    let matches = answer
-        .map_err(|_| shutting_down())?
-        .map_err(|message| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message))?;
+    let matches = send_and_wait(state, sender, Msg::Match(job), answer).await?;
     state.stats.answered(1);
     let mut response = json_response(
         StatusCode::OK,
@@ -221,6 +197,29 @@ async fn match_inner(state: &AppState, request: Request) -> Result<Response, Api
         .headers_mut()
         .insert(MODEL_GENERATION, HeaderValue::from(generation));
     Ok(response)
+}
+
+/// Hands `message` to the model worker and waits for its `answer` within the request deadline.
+/// The sender is taken by value and dropped once the message is sent: a worker retired by a
+/// reload stops once the requests sent to it are answered.
+async fn send_and_wait<T>(
+    state: &AppState,
+    sender: mpsc::Sender<Msg>,
+    message: Msg,
+    answer: oneshot::Receiver<Result<T, String>>,
+) -> Result<T, ApiError> {
+    sender.send(message).map_err(|_| shutting_down())?;
+    drop(sender);
+    let answer = match state.batching.request_timeout {
+        // Past the deadline the answer is dropped; the worker skips a request nobody waits for.
+        Some(deadline) => tokio::time::timeout(deadline, answer)
+            .await
+            .map_err(|_| ApiError::deadline(deadline))?,
+        None => answer.await,
+    };
+    answer
+        .map_err(|_| shutting_down())?
+        .map_err(|message| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, message))
 }
 
 fn shutting_down() -> ApiError {

@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests.
 #![allow(dead_code)]
 
+pub mod tiny_bert;
+
 use std::path::{Path, PathBuf};
 
 pub fn config_json(epochs: usize, multifield: bool) -> String {

@@ -17,7 +17,10 @@ fn d_cycles() -> f64 {
     0.5
 }
 
-/// The schedule, written `{"linear_with_warmup": {"warmup_steps": 100}}`.
+/// The schedule, written `{"linear_with_warmup": {"warmup_steps": 100}}` or, as a share of the
+/// run's updates, `{"linear_with_warmup": {"warmup_ratio": 0.1}}` (Hugging Face's
+/// `TrainingArguments` names; a ratio lets one config serve a data set of 100 pairs and one of
+/// 20,000).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum LrSchedulerConfig {
@@ -26,18 +29,27 @@ pub enum LrSchedulerConfig {
         /// Updates of warm-up.
         #[serde(default)]
         warmup_steps: usize,
+        /// Warm-up as a share of the run's updates, rounded up (exclusive with `warmup_steps`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        warmup_ratio: Option<f64>,
     },
     /// Linear warm-up, then constant.
     ConstantWithWarmup {
         /// Updates of warm-up.
         #[serde(default)]
         warmup_steps: usize,
+        /// Warm-up as a share of the run's updates, rounded up (exclusive with `warmup_steps`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        warmup_ratio: Option<f64>,
     },
     /// Linear warm-up, then a cosine from 1 down to 0 (`num_cycles` 0.5: half a period).
     Cosine {
         /// Updates of warm-up.
         #[serde(default)]
         warmup_steps: usize,
+        /// Warm-up as a share of the run's updates, rounded up (exclusive with `warmup_steps`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        warmup_ratio: Option<f64>,
         /// Periods of the cosine over the decay (HF's default 0.5).
         #[serde(default = "d_cycles")]
         num_cycles: f64,
@@ -45,14 +57,34 @@ pub enum LrSchedulerConfig {
 }
 
 impl LrSchedulerConfig {
+    /// Updates of warm-up in a run of `total` updates: `warmup_steps`, or
+    /// `ceil(total × warmup_ratio)` (HF's `TrainingArguments.get_warmup_steps`).
+    pub fn warmup(&self, total: usize) -> usize {
+        let (steps, ratio) = match *self {
+            Self::LinearWithWarmup {
+                warmup_steps,
+                warmup_ratio,
+            }
+            | Self::ConstantWithWarmup {
+                warmup_steps,
+                warmup_ratio,
+            }
+            | Self::Cosine {
+                warmup_steps,
+                warmup_ratio,
+                ..
+            } => (warmup_steps, warmup_ratio),
+        };
+        match ratio {
+            Some(r) if steps == 0 => (total as f64 * r).ceil() as usize,
+            _ => steps,
+        }
+    }
+
     /// The factor of update `step` (0-based) of `total` updates.
     pub fn factor(&self, step: usize, total: usize) -> f64 {
         let (s, n) = (step as f64, total as f64);
-        let warmup = match *self {
-            Self::LinearWithWarmup { warmup_steps }
-            | Self::ConstantWithWarmup { warmup_steps }
-            | Self::Cosine { warmup_steps, .. } => warmup_steps,
-        };
+        let warmup = self.warmup(total);
         if step < warmup {
             return s / warmup.max(1) as f64;
         }
@@ -69,17 +101,41 @@ impl LrSchedulerConfig {
 
     /// Check the values against the run's `total` updates; `key` is the config key path.
     pub fn validate(&self, total: usize, key: &str) -> std::result::Result<(), String> {
+        let (steps, ratio) = match *self {
+            Self::LinearWithWarmup {
+                warmup_steps,
+                warmup_ratio,
+            }
+            | Self::ConstantWithWarmup {
+                warmup_steps,
+                warmup_ratio,
+            }
+            | Self::Cosine {
+                warmup_steps,
+                warmup_ratio,
+                ..
+            } => (warmup_steps, warmup_ratio),
+        };
+        if let Some(r) = ratio {
+            if steps > 0 {
+                return Err(format!(
+                    "{key}: give warmup_steps or warmup_ratio, not both \
+                     (warmup_steps {steps}, warmup_ratio {r})"
+                ));
+            }
+            if !(0.0..=1.0).contains(&r) {
+                return Err(format!(
+                    "{key}: warmup_ratio must be between 0 and 1, got {r}"
+                ));
+            }
+        }
         // A constant rate after a warm-up longer than the run is a slow start, nothing worse;
         // a decay that would begin after the last step is a mistake.
         match *self {
-            Self::LinearWithWarmup { warmup_steps } | Self::Cosine { warmup_steps, .. }
-                if warmup_steps > total =>
-            {
-                Err(format!(
-                    "{key}: warmup_steps {warmup_steps} is more than the run's {total} \
-                     optimizer steps (num_epochs × batches per epoch)"
-                ))
-            }
+            Self::LinearWithWarmup { .. } | Self::Cosine { .. } if steps > total => Err(format!(
+                "{key}: warmup_steps {steps} is more than the run's {total} optimizer steps \
+                 (num_epochs × batches per epoch); `warmup_ratio` (e.g. 0.1) scales with the run"
+            )),
             Self::Cosine { num_cycles, .. } if !(num_cycles.is_finite() && num_cycles > 0.0) => {
                 Err(format!("{key}: num_cycles must be > 0, got {num_cycles}"))
             }
@@ -96,7 +152,10 @@ mod tests {
     /// `(10 - s) / 6`: step 4 → 1, 7 → 1/2, 9 (the last) → 1/6.
     #[test]
     fn linear_with_warmup_matches_hugging_face() {
-        let s = LrSchedulerConfig::LinearWithWarmup { warmup_steps: 4 };
+        let s = LrSchedulerConfig::LinearWithWarmup {
+            warmup_steps: 4,
+            warmup_ratio: None,
+        };
         let got: Vec<f64> = (0..10).map(|k| s.factor(k, 10)).collect();
         let want = [
             0.0,
@@ -114,7 +173,10 @@ mod tests {
             assert!((g - w).abs() < 1e-15, "step {k}: {g} vs {w}");
         }
         // No warm-up: the first update at the full rate.
-        let s = LrSchedulerConfig::LinearWithWarmup { warmup_steps: 0 };
+        let s = LrSchedulerConfig::LinearWithWarmup {
+            warmup_steps: 0,
+            warmup_ratio: None,
+        };
         assert_eq!(s.factor(0, 10), 1.0);
         assert_eq!(s.factor(5, 10), 0.5);
         assert_eq!(s.factor(12, 10), 0.0);
@@ -124,13 +186,17 @@ mod tests {
     /// (cos(π/2) = 0 → 0.5), step 2 is 1, step 8 would be 0.
     #[test]
     fn constant_and_cosine_with_warmup() {
-        let c = LrSchedulerConfig::ConstantWithWarmup { warmup_steps: 2 };
+        let c = LrSchedulerConfig::ConstantWithWarmup {
+            warmup_steps: 2,
+            warmup_ratio: None,
+        };
         assert_eq!(
             (0..4).map(|k| c.factor(k, 8)).collect::<Vec<_>>(),
             [0.0, 0.5, 1.0, 1.0]
         );
         let c = LrSchedulerConfig::Cosine {
             warmup_steps: 2,
+            warmup_ratio: None,
             num_cycles: 0.5,
         };
         assert_eq!(c.factor(1, 8), 0.5);
@@ -145,7 +211,13 @@ mod tests {
     fn config_reads_and_checks() {
         let s: LrSchedulerConfig =
             serde_json::from_str(r#"{"linear_with_warmup": {"warmup_steps": 3}}"#).unwrap();
-        assert_eq!(s, LrSchedulerConfig::LinearWithWarmup { warmup_steps: 3 });
+        assert_eq!(
+            s,
+            LrSchedulerConfig::LinearWithWarmup {
+                warmup_steps: 3,
+                warmup_ratio: None
+            }
+        );
         let err = s
             .validate(2, "trainer.learning_rate_scheduler")
             .unwrap_err();
@@ -154,8 +226,45 @@ mod tests {
             "{err}"
         );
         assert!(s.validate(3, "k").is_ok());
-        let c = LrSchedulerConfig::ConstantWithWarmup { warmup_steps: 30 };
+        let c = LrSchedulerConfig::ConstantWithWarmup {
+            warmup_steps: 30,
+            warmup_ratio: None,
+        };
         assert!(c.validate(10, "k").is_ok());
         assert!(serde_json::from_str::<LrSchedulerConfig>(r#"{"linear": {}}"#).is_err());
+    }
+
+    /// A ratio is rounded up as HF does: 10 % of 25 updates is 3 updates of warm-up; 10 % of
+    /// 4 updates is 1. Then the same factors as the step count gives.
+    #[test]
+    fn warmup_ratio_scales_with_the_run() {
+        let ratio: LrSchedulerConfig =
+            serde_json::from_str(r#"{"linear_with_warmup": {"warmup_ratio": 0.1}}"#).unwrap();
+        assert_eq!(ratio.warmup(25), 3);
+        assert_eq!(ratio.warmup(4), 1);
+        assert_eq!(ratio.warmup(0), 0);
+        let steps = LrSchedulerConfig::LinearWithWarmup {
+            warmup_steps: 3,
+            warmup_ratio: None,
+        };
+        for k in 0..25 {
+            assert_eq!(ratio.factor(k, 25), steps.factor(k, 25), "step {k}");
+        }
+        // 1/3, the first update after warm-up at the full rate, the last at 1/22
+        assert!((ratio.factor(1, 25) - 1.0 / 3.0).abs() < 1e-15);
+        assert_eq!(ratio.factor(3, 25), 1.0);
+        assert!((ratio.factor(24, 25) - 1.0 / 22.0).abs() < 1e-15);
+        assert!(ratio.validate(4, "k").is_ok());
+        let both: LrSchedulerConfig =
+            serde_json::from_str(r#"{"cosine": {"warmup_steps": 2, "warmup_ratio": 0.1}}"#)
+                .unwrap();
+        let err = both
+            .validate(100, "trainer.learning_rate_scheduler")
+            .unwrap_err();
+        assert!(err.contains("not both"), "{err}");
+        let big: LrSchedulerConfig =
+            serde_json::from_str(r#"{"constant_with_warmup": {"warmup_ratio": 1.5}}"#).unwrap();
+        let err = big.validate(100, "k").unwrap_err();
+        assert!(err.contains("between 0 and 1"), "{err}");
     }
 }
