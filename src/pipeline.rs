@@ -318,8 +318,8 @@ impl Pipeline {
     ) -> Result<Vec<PairExample>> {
         let first: Vec<Record> = examples.iter().map(|e| e.record1.clone()).collect();
         let second: Vec<Record> = examples.iter().map(|e| e.record2.clone()).collect();
-        let u = self.encode_records(&first, 256, &mut |_| {})?;
-        let v = self.encode_records(&second, 256, &mut |_| {})?;
+        let u = self.encode_records(&first, 256, &|_| {})?;
+        let v = self.encode_records(&second, 256, &|_| {})?;
         let mut out = examples.to_vec();
         if u.dim == 0 {
             return Ok(out);
@@ -432,39 +432,57 @@ impl Pipeline {
 
     /// Record vectors of `records` (`[N, H]`, flat, in input order), encoded `batch_size` at a
     /// time with records of similar length together (less padding; padding never changes a
-    /// vector). `progress` hears how many records are done after each batch.
+    /// vector). The batches run on rayon's pool, each tokenised and encoded by one worker, so
+    /// every core is busy and at most one batch per worker is held at once; the batches are
+    /// the same as in one sequential pass, so the vectors are too. `progress` hears how many
+    /// records are done after each batch (from any worker).
+    ///
+    /// A [`biome_kernels::policy::with_fused_ops`] scope of the calling thread does not reach
+    /// the workers: they follow the environment.
     pub fn encode_records(
         &self,
         records: &[Record],
         batch_size: usize,
-        progress: &mut dyn FnMut(usize),
+        progress: &(dyn Fn(usize) + Sync),
     ) -> Result<RecordVectors> {
+        use rayon::prelude::*;
+        use std::sync::Mutex;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
         let trained = self.trained()?;
+        let lengths: Vec<usize> = records
+            .par_iter()
+            .map(|r| r.values().iter().map(|v| v.len()).sum())
+            .collect();
         let mut order: Vec<usize> = (0..records.len()).collect();
-        order.sort_by_key(|&i| records[i].values().iter().map(|v| v.len()).sum::<usize>());
-        let mut dim = 0;
-        let mut data = vec![];
-        let mut done = 0;
-        for idx in sequential_batches(order.len(), batch_size)? {
+        order.sort_by_key(|&i| lengths[i]);
+        drop(lengths);
+        let batches = sequential_batches(order.len(), batch_size)?;
+        let vectors = Mutex::new(RecordVectors::default());
+        let done = AtomicUsize::new(0);
+        batches.par_iter().try_for_each(|idx| -> Result<()> {
             let picked: Vec<&Record> = idx.iter().map(|&i| &records[order[i]]).collect();
             let batch = self.batcher.records(&picked, &trained.vocab)?;
             let v = trained
                 .model
                 .encode(&RecordTensors::from_batch(&batch, &self.device))?;
             let [b, h] = v.dims();
-            if data.is_empty() {
-                dim = h;
-                data = vec![0f32; records.len() * h];
-            }
             let values = biome_models::float_values(v);
-            for (row, &i) in values.chunks(h).zip(&idx).take(b) {
-                let at = order[i] * h;
-                data[at..at + h].copy_from_slice(row);
+            {
+                let mut out = vectors.lock().unwrap_or_else(|e| e.into_inner());
+                if out.data.is_empty() {
+                    out.dim = h;
+                    out.data = vec![0f32; records.len() * h];
+                }
+                for (row, &i) in values.chunks(h).zip(idx).take(b) {
+                    let at = order[i] * h;
+                    out.data[at..at + h].copy_from_slice(row);
+                }
             }
-            done += b;
-            progress(done);
-        }
-        Ok(RecordVectors { dim, data })
+            progress(done.fetch_add(b, Ordering::Relaxed) + b);
+            Ok(())
+        })?;
+        Ok(vectors.into_inner().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// Class probabilities `[B, C]` (flat) of pairs of encoded records: `left` and `right` hold

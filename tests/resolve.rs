@@ -417,3 +417,29 @@ fn an_existing_output_is_refused_before_any_work_unless_overwrite() {
     biome::resolve::dedupe(model(), Device::flex(), &input(&table), &opts, &out).unwrap();
     assert!(!out.join("mine.txt").exists() && out.join("clusters.csv").exists());
 }
+
+#[test]
+fn records_encoded_on_every_core_equal_each_record_encoded_alone_in_input_order() {
+    let pipeline = Pipeline::load(model(), Device::flex()).unwrap();
+    let records: Vec<biome_core::Record> = generate_table(300, 5)
+        .into_iter()
+        .map(|r| biome_core::Record::Fields(r.person.fields.to_vec()))
+        .collect();
+    let seen = std::sync::atomic::AtomicUsize::new(0);
+    // 7 to a batch: 43 batches, spread over the pool's workers in any order.
+    let all = pipeline
+        .encode_records(&records, 7, &|done| {
+            seen.fetch_max(done, std::sync::atomic::Ordering::Relaxed);
+        })
+        .unwrap();
+    assert_eq!(seen.into_inner(), records.len());
+    assert_eq!(all.data.len(), records.len() * all.dim);
+    for (i, record) in records.iter().enumerate() {
+        let alone = pipeline.encode(std::slice::from_ref(record)).unwrap();
+        for (a, b) in alone[0].iter().zip(all.row(i)) {
+            assert!((a - b).abs() < 1e-5, "record {i}: {a} vs {b}");
+        }
+    }
+    let empty = pipeline.encode_records(&[], 7, &|_| {}).unwrap();
+    assert!(empty.data.is_empty());
+}

@@ -97,7 +97,7 @@ fn trains_archives_and_loads_without_the_original_folder() {
         // what dedupe/link/encode run: records bucketed by length, 3 to a batch; padding in a
         // batch never changes a vector (each record alone gives the same one)
         let records: Vec<Record> = train.iter().map(|e| e.record1.clone()).collect();
-        let bucketed = loaded.encode_records(&records, 3, &mut |_| {}).unwrap();
+        let bucketed = loaded.encode_records(&records, 3, &|_| {}).unwrap();
         assert_eq!(bucketed.dim, H);
         for (i, record) in records.iter().enumerate() {
             let alone = loaded.encode(std::slice::from_ref(record)).unwrap();

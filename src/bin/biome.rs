@@ -186,52 +186,14 @@ enum Command {
     },
     /// Write the model's vector of every record of a table as CSV (id, v0, v1, ...).
     Encode {
-        /// Model folder.
-        #[arg(long)]
-        model: PathBuf,
-        /// The table (CSV, JSON lines or Parquet).
-        #[arg(long)]
-        data: PathBuf,
-        /// Column of unique record ids.
-        #[arg(long)]
-        id_column: String,
-        /// Columns read as the model's fields, in order (default: the model's field names).
-        #[arg(long, value_delimiter = ',')]
-        fields: Option<Vec<String>>,
-        /// The CSV file to write.
-        #[arg(long)]
-        output: PathBuf,
-        /// Replace --output if it exists.
-        #[arg(long)]
-        overwrite: bool,
-        /// Backend.
-        #[arg(long, default_value_t = default_device_name().to_string())]
-        device: String,
+        #[command(flatten)]
+        args: EncodeArgs,
     },
     /// Write the record index `serve --index` matches single records against (POST /match):
     /// every record's id and vector, under a fingerprint of the model, in one file.
     Index {
-        /// Model folder.
-        #[arg(long)]
-        model: PathBuf,
-        /// The table (CSV, JSON lines or Parquet).
-        #[arg(long)]
-        data: PathBuf,
-        /// Column of unique record ids.
-        #[arg(long)]
-        id_column: String,
-        /// Columns read as the model's fields, in order (default: the model's field names).
-        #[arg(long, value_delimiter = ',')]
-        fields: Option<Vec<String>>,
-        /// The index file to write.
-        #[arg(long)]
-        output: PathBuf,
-        /// Replace --output if it exists.
-        #[arg(long)]
-        overwrite: bool,
-        /// Backend.
-        #[arg(long, default_value_t = default_device_name().to_string())]
-        device: String,
+        #[command(flatten)]
+        args: EncodeArgs,
     },
     /// Choose a model's match threshold again, on labelled pairs of your own: F1-best over
     /// the pairs plus the hard negatives a table would show; written to MODEL/threshold.json,
@@ -260,6 +222,50 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+}
+
+/// What `encode` and `index` share: one table in, one file of record vectors out.
+#[derive(clap::Args)]
+struct EncodeArgs {
+    /// Model folder.
+    #[arg(long)]
+    model: PathBuf,
+    /// The table (CSV, JSON lines or Parquet).
+    #[arg(long)]
+    data: PathBuf,
+    /// Column of unique record ids.
+    #[arg(long)]
+    id_column: String,
+    /// Columns read as the model's fields, in order (default: the model's field names).
+    #[arg(long, value_delimiter = ',')]
+    fields: Option<Vec<String>>,
+    /// The file to write (`encode`: CSV; `index`: the record index).
+    #[arg(long)]
+    output: PathBuf,
+    /// Replace --output if it exists.
+    #[arg(long)]
+    overwrite: bool,
+    /// Backend.
+    #[arg(long, default_value_t = default_device_name().to_string())]
+    device: String,
+}
+
+impl EncodeArgs {
+    /// The table (no entity column) and the options of an encoding: default search and
+    /// scoring settings.
+    fn input(&self) -> (TableInput, ResolveOptions) {
+        let input = TableInput {
+            path: self.data.clone(),
+            id_column: self.id_column.clone(),
+            fields: self.fields.clone(),
+            entity_column: None,
+        };
+        let options = ResolveOptions {
+            overwrite: self.overwrite,
+            ..ResolveOptions::default()
+        };
+        (input, options)
+    }
 }
 
 /// What `dedupe` and `link` share.
@@ -445,46 +451,33 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             )?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Encode {
-            model,
-            data,
-            id_column,
-            fields,
-            output,
-            overwrite,
-            device,
-        } => {
-            let (input, options) = table_without_entities(data, id_column, fields, overwrite);
+        Command::Encode { args } => {
+            let (input, options) = args.input();
             let (n, dim) = biome::resolve::encode_table(
-                &model,
-                device_from_name(&device)?,
+                &args.model,
+                device_from_name(&args.device)?,
                 &input,
                 &options,
-                &output,
+                &args.output,
             )?;
-            eprintln!("{n} record vectors of {dim} values in {}", output.display());
+            eprintln!(
+                "{n} record vectors of {dim} values in {}",
+                args.output.display()
+            );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Index {
-            model,
-            data,
-            id_column,
-            fields,
-            output,
-            overwrite,
-            device,
-        } => {
-            let (input, options) = table_without_entities(data, id_column, fields, overwrite);
+        Command::Index { args } => {
+            let (input, options) = args.input();
             let (n, dim) = biome::resolve::index_table(
-                &model,
-                device_from_name(&device)?,
+                &args.model,
+                device_from_name(&args.device)?,
                 &input,
                 &options,
-                &output,
+                &args.output,
             )?;
             eprintln!(
                 "index of {n} records ({dim} values each) in {}",
-                output.display()
+                args.output.display()
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -772,25 +765,4 @@ fn demo(
     );
     println!("{}", serde_json::to_string(&metrics).expect("metrics"));
     Ok(ExitCode::SUCCESS)
-}
-
-/// The table and options of `encode` and `index`: no evaluation column, default search and
-/// scoring settings.
-fn table_without_entities(
-    path: PathBuf,
-    id_column: String,
-    fields: Option<Vec<String>>,
-    overwrite: bool,
-) -> (TableInput, ResolveOptions) {
-    let input = TableInput {
-        path,
-        id_column,
-        fields,
-        entity_column: None,
-    };
-    let options = ResolveOptions {
-        overwrite,
-        ..ResolveOptions::default()
-    };
-    (input, options)
 }

@@ -12,6 +12,7 @@ use biome_resolve::{
     true_pair_count,
 };
 use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
 
 use super::fields::resolve_fields;
 use super::output::{OutputFolder, csv_error, csv_writer, write_csv};
@@ -74,10 +75,14 @@ fn bar(options: &ResolveOptions, len: usize, what: &str) -> ProgressBar {
     bar
 }
 
-fn read_side(
-    pipeline: &Pipeline,
-    input: &TableInput,
-) -> Result<(Table, TableRecords, Vec<String>)> {
+/// A table read, its fields resolved against the model, not yet encoded.
+struct ReadSide {
+    table: Table,
+    records: TableRecords,
+    fields: Vec<String>,
+}
+
+fn read_side(pipeline: &Pipeline, input: &TableInput) -> Result<ReadSide> {
     let table = read_table(&input.path)?;
     let config = pipeline.config();
     let fields = resolve_fields(
@@ -93,32 +98,104 @@ fn read_side(
         &fields,
         input.entity_column.as_deref(),
     )?;
-    Ok((table, records, fields))
+    Ok(ReadSide {
+        table,
+        records,
+        fields,
+    })
 }
 
 fn encode_side(
     pipeline: &Pipeline,
-    table: Table,
-    records: TableRecords,
-    fields: Vec<String>,
+    read: ReadSide,
     options: &ResolveOptions,
     what: &str,
 ) -> Result<Side> {
-    let progress = bar(options, records.records.len(), what);
-    let vectors = pipeline.encode_records(&records.records, options.batch_size, &mut |done| {
+    let progress = bar(options, read.records.records.len(), what);
+    let vectors = pipeline.encode_records(&read.records.records, options.batch_size, &|done| {
         progress.set_position(done as u64)
     })?;
     progress.finish_and_clear();
     Ok(Side {
-        table,
-        records,
-        fields,
+        table: read.table,
+        records: read.records,
+        fields: read.fields,
         vectors,
     })
 }
 
+/// Every table of a run read (all before any is encoded, so that a bad table fails fast),
+/// then encoded, in order; the two phases timed into `t`.
+fn read_and_encode(
+    pipeline: &Pipeline,
+    inputs: &[(&TableInput, &str)],
+    options: &ResolveOptions,
+    t: &mut Timings,
+) -> Result<Vec<Side>> {
+    let clock = Instant::now();
+    let read = inputs
+        .iter()
+        .map(|(input, _)| read_side(pipeline, input))
+        .collect::<Result<Vec<_>>>()?;
+    t.read = clock.elapsed().as_secs_f64();
+    let clock = Instant::now();
+    let sides = read
+        .into_iter()
+        .zip(inputs)
+        .map(|(r, (_, what))| encode_side(pipeline, r, options, what))
+        .collect::<Result<Vec<_>>>()?;
+    t.encode = clock.elapsed().as_secs_f64();
+    Ok(sides)
+}
+
+/// What `dedupe` and `link` set up before reading a table: the output folder (created, not
+/// yet complete), the model, which label is a match and at what threshold.
+struct RunStart {
+    started: Instant,
+    folder: OutputFolder,
+    pipeline: Pipeline,
+    labels: Vec<String>,
+    match_index: usize,
+    threshold: f32,
+    threshold_from: String,
+    timings: Timings,
+}
+
+impl RunStart {
+    fn new(
+        model_dir: &Path,
+        device: crate::Device,
+        options: &ResolveOptions,
+        output: &Path,
+    ) -> Result<Self> {
+        options.validate()?;
+        let started = Instant::now();
+        let folder = OutputFolder::create(output, options.overwrite)?;
+        let pipeline = Pipeline::load(model_dir, device)?;
+        let labels = pipeline.labels();
+        let match_index = match_label(&labels, options.match_label.as_deref())?;
+        let (threshold, threshold_from) = threshold(model_dir, options, &labels[match_index])?;
+        let timings = Timings {
+            load_model: started.elapsed().as_secs_f64(),
+            ..Default::default()
+        };
+        Ok(Self {
+            started,
+            folder,
+            pipeline,
+            labels,
+            match_index,
+            threshold,
+            threshold_from,
+            timings,
+        })
+    }
+}
+
 /// The match probability of each candidate, from the pair head on the cached vectors.
-/// `symmetric` (a deduplication, where no record comes first) averages both orders.
+/// `symmetric` (a deduplication, where no record comes first) averages both orders. The
+/// chunks of `score_batch_size` pairs run on rayon's pool, each into its own part of the
+/// answer.
 fn score(
     pipeline: &Pipeline,
     left: &RecordVectors,
@@ -131,32 +208,37 @@ fn score(
     let classes = pipeline.labels().len();
     let dim = left.dim;
     let progress = bar(options, pairs.len(), "score");
-    let mut out = Vec::with_capacity(pairs.len());
-    for chunk in pairs.chunks(options.score_batch_size) {
-        let rows = if symmetric { 2 } else { 1 } * chunk.len();
-        let mut u = Vec::with_capacity(rows * dim);
-        let mut v = Vec::with_capacity(rows * dim);
-        for p in chunk {
-            u.extend_from_slice(left.row(p.a as usize));
-            v.extend_from_slice(right.row(p.b as usize));
-        }
-        if symmetric {
+    let mut out = vec![0f32; pairs.len()];
+    let size = options.score_batch_size;
+    pairs
+        .par_chunks(size)
+        .zip(out.par_chunks_mut(size))
+        .try_for_each(|(chunk, answer)| -> Result<()> {
+            let rows = if symmetric { 2 } else { 1 } * chunk.len();
+            let mut u = Vec::with_capacity(rows * dim);
+            let mut v = Vec::with_capacity(rows * dim);
             for p in chunk {
-                u.extend_from_slice(right.row(p.b as usize));
-                v.extend_from_slice(left.row(p.a as usize));
+                u.extend_from_slice(left.row(p.a as usize));
+                v.extend_from_slice(right.row(p.b as usize));
             }
-        }
-        let probs = pipeline.score_encoded(&u, &v, dim)?;
-        let at = |row: usize| probs[row * classes + match_index];
-        out.extend((0..chunk.len()).map(|i| {
             if symmetric {
-                (at(i) + at(chunk.len() + i)) / 2.0
-            } else {
-                at(i)
+                for p in chunk {
+                    u.extend_from_slice(right.row(p.b as usize));
+                    v.extend_from_slice(left.row(p.a as usize));
+                }
             }
-        }));
-        progress.inc(chunk.len() as u64);
-    }
+            let probs = pipeline.score_encoded(&u, &v, dim)?;
+            let at = |row: usize| probs[row * classes + match_index];
+            for (i, slot) in answer.iter_mut().enumerate() {
+                *slot = if symmetric {
+                    (at(i) + at(chunk.len() + i)) / 2.0
+                } else {
+                    at(i)
+                };
+            }
+            progress.inc(chunk.len() as u64);
+            Ok(())
+        })?;
     progress.finish_and_clear();
     Ok(out)
 }
@@ -302,46 +384,51 @@ pub fn dedupe(
     options: &ResolveOptions,
     output: &Path,
 ) -> Result<ResolveSummary> {
-    options.validate()?;
-    let started = Instant::now();
-    let folder = OutputFolder::create(output, options.overwrite)?;
-    let pipeline = Pipeline::load(model_dir, device)?;
-    let labels = pipeline.labels();
-    let match_index = match_label(&labels, options.match_label.as_deref())?;
-    let (threshold, threshold_from) = threshold(model_dir, options, &labels[match_index])?;
-    let mut t = Timings {
-        load_model: started.elapsed().as_secs_f64(),
-        ..Default::default()
-    };
-
-    let clock = Instant::now();
-    let (table, records, fields) = read_side(&pipeline, input)?;
-    t.read = clock.elapsed().as_secs_f64();
-    let clock = Instant::now();
-    let side = encode_side(&pipeline, table, records, fields, options, "encode")?;
-    t.encode = clock.elapsed().as_secs_f64();
+    let RunStart {
+        started,
+        folder,
+        pipeline,
+        labels,
+        match_index,
+        threshold,
+        threshold_from,
+        timings: mut t,
+    } = RunStart::new(model_dir, device, options, output)?;
+    let side = read_and_encode(&pipeline, &[(input, "encode")], options, &mut t)?
+        .pop()
+        .expect("one table");
     let n = side.records.ids.len();
 
     let clock = Instant::now();
-    let neighbours = if options.neighbours > 0 {
-        let set = VectorSet::new(side.vectors.dim, side.vectors.data.as_slice());
-        find_neighbours(
-            &set,
-            &set,
-            options.neighbours,
-            true,
-            options.neighbours_index,
-        )
-    } else {
-        vec![]
-    };
-    let mut blocked = vec![];
-    let mut rule_stats = vec![];
-    for (rule, keys) in options.block_on.iter().zip(side.keys(options)?) {
-        let (pairs, stats) = dedupe_pairs(rule, &keys, options.max_block_size);
-        blocked.extend(pairs);
-        rule_stats.push(stats);
-    }
+    // The blocking rules run beside the neighbour search (they need no vectors); their keys
+    // first, so that a missing column fails before the search.
+    let keys = side.keys(options)?;
+    let (neighbours, blocking) = rayon::join(
+        || {
+            if options.neighbours == 0 {
+                return vec![];
+            }
+            let set = VectorSet::new(side.vectors.dim, side.vectors.data.as_slice());
+            find_neighbours(
+                &set,
+                &set,
+                options.neighbours,
+                true,
+                options.neighbours_index,
+            )
+        },
+        || {
+            let mut blocked = vec![];
+            let mut rule_stats = vec![];
+            for (rule, keys) in options.block_on.iter().zip(&keys) {
+                let (pairs, stats) = dedupe_pairs(rule, keys, options.max_block_size);
+                blocked.extend(pairs);
+                rule_stats.push(stats);
+            }
+            (blocked, rule_stats)
+        },
+    );
+    let (blocked, rule_stats) = blocking;
     let candidates = Candidates::dedupe(&neighbours, blocked);
     drop(neighbours);
     t.candidates = clock.elapsed().as_secs_f64();
@@ -382,8 +469,14 @@ pub fn dedupe(
                     .count() as u64
             };
             let possible = (n as u64) * (n as u64).saturating_sub(1) / 2;
-            let other =
-                |method| cluster_scores(&cluster_dedupe(n, &scored, threshold, method), entities);
+            // The run's own method is not clustered a second time.
+            let other = |method| {
+                if method == options.clustering {
+                    cluster_scores(&clusters, entities)
+                } else {
+                    cluster_scores(&cluster_dedupe(n, &scored, threshold, method), entities)
+                }
+            };
             Some(Evaluation {
                 entity_column: column.clone(),
                 entities: size_distribution(entities).values().sum::<u64>() as usize,
@@ -471,51 +564,59 @@ pub fn link(
     options: &ResolveOptions,
     output: &Path,
 ) -> Result<ResolveSummary> {
-    options.validate()?;
-    let started = Instant::now();
-    let folder = OutputFolder::create(output, options.overwrite)?;
-    let pipeline = Pipeline::load(model_dir, device)?;
-    let labels = pipeline.labels();
-    let match_index = match_label(&labels, options.match_label.as_deref())?;
-    let (threshold, threshold_from) = threshold(model_dir, options, &labels[match_index])?;
-    let mut t = Timings {
-        load_model: started.elapsed().as_secs_f64(),
-        ..Default::default()
-    };
-
-    let clock = Instant::now();
-    let (lt, lr, lf) = read_side(&pipeline, left)?;
-    let (rt, rr, rf) = read_side(&pipeline, right)?;
-    t.read = clock.elapsed().as_secs_f64();
-    let clock = Instant::now();
-    let left_side = encode_side(&pipeline, lt, lr, lf, options, "encode left")?;
-    let right_side = encode_side(&pipeline, rt, rr, rf, options, "encode right")?;
-    t.encode = clock.elapsed().as_secs_f64();
+    let RunStart {
+        started,
+        folder,
+        pipeline,
+        labels,
+        match_index,
+        threshold,
+        threshold_from,
+        timings: mut t,
+    } = RunStart::new(model_dir, device, options, output)?;
+    let mut sides = read_and_encode(
+        &pipeline,
+        &[(left, "encode left"), (right, "encode right")],
+        options,
+        &mut t,
+    )?;
+    let right_side = sides.pop().expect("two tables");
+    let left_side = sides.pop().expect("two tables");
     let (nl, nr) = (left_side.records.ids.len(), right_side.records.ids.len());
 
     let clock = Instant::now();
-    let neighbours = if options.neighbours > 0 {
-        let db = VectorSet::new(left_side.vectors.dim, left_side.vectors.data.as_slice());
-        let queries = VectorSet::new(right_side.vectors.dim, right_side.vectors.data.as_slice());
-        find_neighbours(
-            &db,
-            &queries,
-            options.neighbours,
-            false,
-            options.neighbours_index,
-        )
-    } else {
-        vec![]
-    };
-    let mut blocked = vec![];
-    let mut rule_stats = vec![];
+    // The blocking rules run beside the neighbour search (they need no vectors); their keys
+    // first, so that a missing column fails before the search.
     let left_keys = left_side.keys(options)?;
     let right_keys = right_side.keys(options)?;
-    for ((rule, lk), rk) in options.block_on.iter().zip(&left_keys).zip(&right_keys) {
-        let (pairs, stats) = link_pairs(rule, lk, rk, options.max_block_size);
-        blocked.extend(pairs);
-        rule_stats.push(stats);
-    }
+    let (neighbours, blocking) = rayon::join(
+        || {
+            if options.neighbours == 0 {
+                return vec![];
+            }
+            let db = VectorSet::new(left_side.vectors.dim, left_side.vectors.data.as_slice());
+            let queries =
+                VectorSet::new(right_side.vectors.dim, right_side.vectors.data.as_slice());
+            find_neighbours(
+                &db,
+                &queries,
+                options.neighbours,
+                false,
+                options.neighbours_index,
+            )
+        },
+        || {
+            let mut blocked = vec![];
+            let mut rule_stats = vec![];
+            for ((rule, lk), rk) in options.block_on.iter().zip(&left_keys).zip(&right_keys) {
+                let (pairs, stats) = link_pairs(rule, lk, rk, options.max_block_size);
+                blocked.extend(pairs);
+                rule_stats.push(stats);
+            }
+            (blocked, rule_stats)
+        },
+    );
+    let (blocked, rule_stats) = blocking;
     let candidates = Candidates::link(&neighbours, blocked);
     drop(neighbours);
     t.candidates = clock.elapsed().as_secs_f64();
@@ -571,7 +672,14 @@ pub fn link(
             };
             let possible = nl as u64 * nr as u64;
             let split = |c: &[u32]| link_cluster_scores(&c[..nl], &c[nl..], el, er);
-            let other = |method| split(&cluster_link(nl, nr, cluster_input, threshold, method));
+            // The run's own method is not clustered a second time.
+            let other = |method| {
+                if method == options.clustering {
+                    split(&clusters)
+                } else {
+                    split(&cluster_link(nl, nr, cluster_input, threshold, method))
+                }
+            };
             let mut sizes = size_distribution(el);
             for (k, v) in size_distribution(er) {
                 *sizes.entry(k).or_insert(0) += v;
@@ -687,8 +795,7 @@ pub fn encode_table(
         return Err(super::ResolveError::OutputExists(output.to_path_buf()).into());
     }
     let pipeline = Pipeline::load(model_dir, device)?;
-    let (table, records, fields) = read_side(&pipeline, input)?;
-    let side = encode_side(&pipeline, table, records, fields, options, "encode")?;
+    let side = encode_side(&pipeline, read_side(&pipeline, input)?, options, "encode")?;
     let dim = side.vectors.dim;
     let name = output
         .file_name()
@@ -733,8 +840,7 @@ pub fn index_table(
     }
     let fingerprint = super::index::model_fingerprint(model_dir)?;
     let pipeline = Pipeline::load(model_dir, device)?;
-    let (table, records, fields) = read_side(&pipeline, input)?;
-    let side = encode_side(&pipeline, table, records, fields, options, "encode")?;
+    let side = encode_side(&pipeline, read_side(&pipeline, input)?, options, "encode")?;
     let header = super::index::IndexHeader {
         format_version: super::index::FORMAT_VERSION,
         biome_version: env!("CARGO_PKG_VERSION").into(),

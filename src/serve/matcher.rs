@@ -122,7 +122,7 @@ impl Matcher {
     /// the nearer first).
     pub fn find(&self, pipeline: &Pipeline, record: &Record, top_k: usize) -> Result<Vec<Match>> {
         let dim = self.vectors.dim();
-        let query = pipeline.encode_records(std::slice::from_ref(record), 1, &mut |_| {})?;
+        let query = pipeline.encode_records(std::slice::from_ref(record), 1, &|_| {})?;
         if query.dim != dim {
             return Err(BiomeError::Invalid(format!(
                 "the model encoded a vector of {} values for an index of {dim}",

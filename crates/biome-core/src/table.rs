@@ -20,7 +20,7 @@
 //! assert_eq!(people.ids, ["rec-1-org", "rec-1-dup-0"]);
 //! assert_eq!(
 //!     people.records[0],
-//!     Record::named([("given_name", "anna"), ("surname", "meyer, jr")])
+//!     Record::Fields(vec!["anna".into(), "meyer, jr".into()])
 //! );
 //! ```
 
@@ -32,7 +32,7 @@ use std::path::Path;
 use crate::csv_rows::CsvRows;
 use crate::json_row::{parse_object, value_text};
 use crate::read_error::ReadError;
-use crate::reader::{make_record, open_source};
+use crate::reader::open_source;
 use crate::record::Record;
 
 /// A table as read: column names (trimmed) and rows of string values.
@@ -276,8 +276,9 @@ pub fn read_table_parquet(path: impl AsRef<Path>) -> Result<Table, ReadError> {
 }
 
 /// Records of a table: ids (strings), one [`Record`] per row built from `fields` in order
-/// (one field gives a [`Record::Text`], several a [`Record::Named`], as the pair readers build
-/// records, so both record modes work), and the optional true entity ids.
+/// (one field gives a [`Record::Text`], several a [`Record::Fields`]: the values only, since
+/// every row has the same field names and both record modes read only the values), and the
+/// optional true entity ids.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TableRecords {
     /// Where the table came from.
@@ -346,17 +347,13 @@ pub fn table_records(
         }
     }
     drop(first_line);
+    let value = |row: &[String], c: usize| row.get(c).cloned().unwrap_or_default();
     let records = table
         .rows
         .iter()
-        .map(|row| {
-            make_record(
-                fields
-                    .iter()
-                    .zip(&field_cols)
-                    .map(|(name, &c)| (name.clone(), row.get(c).cloned().unwrap_or_default()))
-                    .collect(),
-            )
+        .map(|row| match field_cols.as_slice() {
+            [c] => Record::Text(value(row, *c)),
+            cols => Record::Fields(cols.iter().map(|&c| value(row, c)).collect()),
         })
         .collect();
     let entities = entity_col.map(|c| id_values(table, c)).transpose()?;

@@ -187,11 +187,7 @@ fn records_one_field_is_text_several_are_named_in_the_order_asked() {
     let named = table_records(&table, "rec_id", &fields, Some("state")).unwrap();
     assert_eq!(
         named.records[2],
-        Record::named([
-            ("surname", ""),
-            ("given_name", "isabelle"),
-            ("postcode", "2193")
-        ])
+        Record::Fields(strings(&["", "isabelle", "2193"]))
     );
     assert_eq!(named.entities, Some(strings(&["sa", "nsw", "wa"])));
 }
@@ -405,7 +401,7 @@ mod parquet_files {
         assert_eq!(records.ids, ["a", "b", "c", "d"]);
         assert_eq!(
             records.records[3],
-            Record::named([("name", "Anna Müller"), ("postcode", "2119")])
+            Record::Fields(strings(&["Anna Müller", "2119"]))
         );
     }
 

@@ -3,6 +3,8 @@
 
 use std::cmp::Ordering;
 
+use rayon::slice::ParallelSliceMut;
+
 /// Which generator proposed a pair (a bit set).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Source(u8);
@@ -50,7 +52,7 @@ fn key(a: u32, b: u32) -> u64 {
 }
 
 fn sorted_keys(mut keys: Vec<u64>) -> Vec<u64> {
-    keys.sort_unstable();
+    keys.par_sort_unstable();
     keys.dedup();
     keys
 }

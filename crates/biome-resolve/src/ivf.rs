@@ -2,10 +2,10 @@
 //! with the same GEMM blocks as the exact search.
 //!
 //! The database rows are clustered into `cells` by spherical k-means on a sample; every row is
-//! stored, as a unit vector, in its nearest cell's contiguous run. A query group is the set of
-//! queries whose nearest centroid is one cell (in a deduplication: the cell's own rows), and the
-//! group is searched exactly against the `probes` cells whose centroids lie nearest its own
-//! centroid: one GEMM per probed cell. Cost: `n_queries × probes × n / cells × dim`, against
+//! stored, as a unit vector, in its nearest cell's contiguous run. Each query is searched
+//! exactly against the `probes` cells whose centroids lie nearest it; each cell is searched in
+//! one GEMM against all the queries (of a batch) that probe it, and each query's answers from
+//! its cells are merged. Cost: `n_queries × probes × n / cells × dim`, against
 //! `n_queries × n × dim` for the exact search; recall against the exact top-k is measured in
 //! BENCHMARKS.md ("Nearest neighbours") and held above a bound by this module's tests.
 //!
@@ -78,27 +78,46 @@ fn normalise(rows: &mut [f32], dim: usize) {
     }
 }
 
-/// The nearest centroid of each packed unit row (ties by lower cell), in parallel blocks.
-fn nearest_centroid(rows: &[f32], centroids: &[f32], dim: usize) -> Vec<u32> {
+/// Each packed unit row's `probes` nearest cells, best first (ties by lower cell), flat:
+/// `probes` entries per row (`probes` at most the number of cells). In parallel blocks, one
+/// GEMM against the centroids each. A row whose scores are not all numbers has its list
+/// completed by the lowest cells not in it, so every list has `probes` distinct cells.
+fn nearest_cells(rows: &[f32], centroids: &[f32], dim: usize, probes: usize) -> Vec<u32> {
     const BLOCK: usize = 256;
     let cells = centroids.len() / dim;
+    debug_assert!((1..=cells).contains(&probes));
     rows.par_chunks(BLOCK * dim)
         .flat_map_iter(|block| {
             let m = block.len() / dim;
             let mut scores = vec![0f32; m * cells];
             dot_block(&mut scores, block, centroids, [m, cells, dim]);
-            scores
-                .chunks(cells)
-                .map(|row| {
+            let mut out = Vec::with_capacity(m * probes);
+            for row in scores.chunks(cells) {
+                let from = out.len();
+                if probes == 1 {
                     let mut best = 0;
                     for (c, &s) in row.iter().enumerate() {
                         if s > row[best] {
                             best = c;
                         }
                     }
-                    best as u32
-                })
-                .collect::<Vec<_>>()
+                    out.push(best as u32);
+                    continue;
+                }
+                let mut top = TopK::new(probes);
+                for (c, &s) in row.iter().enumerate() {
+                    top.offer(c as u32, s);
+                }
+                out.extend(top.into_sorted(1.0).into_iter().map(|(c, _)| c));
+                let mut c = 0u32;
+                while out.len() - from < probes {
+                    if !out[from..].contains(&c) {
+                        out.push(c);
+                    }
+                    c += 1;
+                }
+            }
+            out
         })
         .collect()
 }
@@ -110,7 +129,7 @@ fn build(
     database: &VectorSet<'_>,
     params: &IvfParams,
     probes: Option<usize>,
-) -> (Cells, Option<Vec<Vec<u32>>>) {
+) -> (Cells, Option<Vec<u32>>) {
     let (n, dim) = (database.len(), database.dim());
     let cells = (n / params.cell_size.max(1)).clamp(1, n.max(1));
     let sample_len = (cells * params.sample_per_cell.max(1)).min(n);
@@ -123,7 +142,7 @@ fn build(
         })
         .collect();
     for _ in 0..params.iterations {
-        let assigned = nearest_centroid(&sample, &centroids, dim);
+        let assigned = nearest_cells(&sample, &centroids, dim, 1);
         let mut sums = vec![0f32; cells * dim];
         let mut counts = vec![0usize; cells];
         for (row, &c) in sample.chunks(dim).zip(&assigned) {
@@ -145,17 +164,18 @@ fn build(
     // Every row into its cell, in blocks (never the whole unit table twice).
     const ASSIGN_BLOCK: usize = 1 << 14;
     let mut cell_of = Vec::with_capacity(n);
-    let mut probed = probes.map(|_| Vec::with_capacity(n));
+    let mut probed = probes.map(|p| Vec::with_capacity(n * p.clamp(1, cells)));
     for start in (0..n).step_by(ASSIGN_BLOCK) {
         let end = (start + ASSIGN_BLOCK).min(n);
         let block = unit_rows(database, start..end);
         match (&mut probed, probes) {
             (Some(lists), Some(p)) => {
-                let nearest = nearest_cells(&block, &centroids, dim, p.clamp(1, cells));
-                cell_of.extend(nearest.iter().map(|l| l[0]));
+                let p = p.clamp(1, cells);
+                let nearest = nearest_cells(&block, &centroids, dim, p);
+                cell_of.extend(nearest.iter().step_by(p));
                 lists.extend(nearest);
             }
-            _ => cell_of.extend(nearest_centroid(&block, &centroids, dim)),
+            _ => cell_of.extend(nearest_cells(&block, &centroids, dim, 1)),
         }
     }
     let mut offsets = vec![0usize; cells + 1];
@@ -181,31 +201,11 @@ fn build(
     (cells, probed)
 }
 
-/// Each unit row's `probes` nearest cells, best first (in parallel blocks).
-fn nearest_cells(rows: &[f32], centroids: &[f32], dim: usize, probes: usize) -> Vec<Vec<u32>> {
-    const BLOCK: usize = 256;
-    let cells = centroids.len() / dim;
-    rows.par_chunks(BLOCK * dim)
-        .flat_map_iter(|block| {
-            let m = block.len() / dim;
-            let mut scores = vec![0f32; m * cells];
-            dot_block(&mut scores, block, centroids, [m, cells, dim]);
-            scores
-                .chunks(cells)
-                .map(|row| {
-                    let mut top = TopK::new(probes);
-                    for (c, &s) in row.iter().enumerate() {
-                        top.offer(c as u32, s);
-                    }
-                    top.into_sorted(1.0).into_iter().map(|(c, _)| c).collect()
-                })
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
 /// Queries whose probes are inverted at once (bounds the per-cell answers held for merging).
 const QUERY_BATCH: usize = 1 << 15;
+
+/// An unfilled answer slot (a cell with fewer than `k` other rows).
+const EMPTY: (u32, f32) = (u32::MAX, f32::NEG_INFINITY);
 
 /// The (approximately) `k` rows of `database` most similar to each row of `queries`, as
 /// [`crate::nearest_neighbours`] answers exactly: `(row, cosine)`, best first; with
@@ -221,7 +221,7 @@ pub fn approximate_neighbours(
     params: &IvfParams,
 ) -> Vec<Vec<(u32, f32)>> {
     assert_eq!(database.dim(), queries.dim(), "vector dimensions differ");
-    if database.is_empty() || queries.is_empty() {
+    if database.is_empty() || queries.is_empty() || k == 0 {
         return vec![vec![]; queries.len()];
     }
     let dim = database.dim();
@@ -232,35 +232,34 @@ pub fn approximate_neighbours(
         let end = (start + QUERY_BATCH).min(queries.len());
         let unit = unit_rows(queries, start..end);
         let computed;
-        let probed: &[Vec<u32>] = match &database_probes {
-            Some(lists) => &lists[start..end],
+        // `probes` cells per query, flat.
+        let probed: &[u32] = match &database_probes {
+            Some(lists) => &lists[start * probes..end * probes],
             None => {
                 computed = nearest_cells(&unit, &cells.centroids, dim, probes);
                 &computed
             }
         };
-        // Inverted: the batch's queries (positions in `unit`) that probe each cell.
+        // Inverted: the probe slots (`query position in unit × probes + probe`) of the
+        // batch that ask each cell.
         let mut offsets = vec![0usize; cells.count() + 1];
-        for list in probed {
-            for &c in list {
-                offsets[c as usize + 1] += 1;
-            }
+        for &c in probed {
+            offsets[c as usize + 1] += 1;
         }
         for c in 0..cells.count() {
             offsets[c + 1] += offsets[c];
         }
         let mut next = offsets.clone();
         let mut askers = vec![0u32; offsets[cells.count()]];
-        for (qi, list) in probed.iter().enumerate() {
-            for &c in list {
-                askers[next[c as usize]] = qi as u32;
-                next[c as usize] += 1;
-            }
+        for (slot, &c) in probed.iter().enumerate() {
+            askers[next[c as usize]] = slot as u32;
+            next[c as usize] += 1;
         }
-        // Each cell against the queries that probe it: one GEMM, a top-k per asker.
-        let mut answers: Vec<(u32, Vec<(u32, f32)>)> = (0..cells.count())
+        // Each cell against the queries that probe it: one GEMM, a top-k per asker, written
+        // as `k` entries per asker (unfilled ones are `EMPTY`) in the cell's own buffer.
+        let answers: Vec<Vec<(u32, f32)>> = (0..cells.count())
             .into_par_iter()
-            .flat_map_iter(|c| {
+            .map(|c| {
                 let asking = &askers[offsets[c]..offsets[c + 1]];
                 let (c_start, c_end) = cells.range(c);
                 let width = c_end - c_start;
@@ -268,14 +267,11 @@ pub fn approximate_neighbours(
                     return Vec::new();
                 }
                 let m = asking.len();
-                let block: Vec<f32> = asking
-                    .iter()
-                    .flat_map(|&qi| {
-                        unit[qi as usize * dim..(qi as usize + 1) * dim]
-                            .iter()
-                            .copied()
-                    })
-                    .collect();
+                let mut block = Vec::with_capacity(m * dim);
+                for &slot in asking {
+                    let qi = slot as usize / probes;
+                    block.extend_from_slice(&unit[qi * dim..(qi + 1) * dim]);
+                }
                 let mut scores = vec![0f32; m * width];
                 dot_block(
                     &mut scores,
@@ -283,35 +279,48 @@ pub fn approximate_neighbours(
                     &cells.rows[c_start * dim..c_end * dim],
                     [m, width, dim],
                 );
-                asking
-                    .iter()
-                    .enumerate()
-                    .map(|(r, &qi)| {
-                        let q = (start + qi as usize) as u32;
-                        let mut top = TopK::new(k);
-                        for (jj, &s) in scores[r * width..(r + 1) * width].iter().enumerate() {
-                            let j = cells.ids[c_start + jj];
-                            if !(same_set && j == q) {
-                                top.offer(j, s);
-                            }
+                let mut found = Vec::with_capacity(m * k);
+                for (r, &slot) in asking.iter().enumerate() {
+                    let q = (start + slot as usize / probes) as u32;
+                    let mut top = TopK::new(k);
+                    for (jj, &s) in scores[r * width..(r + 1) * width].iter().enumerate() {
+                        let j = cells.ids[c_start + jj];
+                        if !(same_set && j == q) {
+                            top.offer(j, s);
                         }
-                        (qi, top.into_sorted(1.0))
-                    })
-                    .collect()
+                    }
+                    let best = top.into_sorted(1.0);
+                    let filled = best.len();
+                    found.extend(best);
+                    found.extend(std::iter::repeat_n(EMPTY, k - filled));
+                }
+                found
             })
             .collect();
-        // Merge each query's answers from its probed cells.
-        answers.sort_by_key(|a| a.0);
-        let mut merged: Vec<Vec<(u32, f32)>> = vec![vec![]; end - start];
-        for group in answers.chunk_by(|a, b| a.0 == b.0) {
-            let mut top = TopK::new(k);
-            for (_, list) in group {
-                for &(j, s) in list {
-                    top.offer(j, s);
-                }
+        // Every probe slot's answers in one flat buffer, then each query's merged in parallel.
+        let mut slots = vec![EMPTY; (end - start) * probes * k];
+        for (c, found) in answers.iter().enumerate() {
+            for (&slot, entries) in askers[offsets[c]..offsets[c + 1]]
+                .iter()
+                .zip(found.chunks_exact(k))
+            {
+                let at = slot as usize * k;
+                slots[at..at + k].copy_from_slice(entries);
             }
-            merged[group[0].0 as usize] = top.into_sorted(1.0);
         }
+        drop(answers);
+        let merged: Vec<Vec<(u32, f32)>> = slots
+            .par_chunks(probes * k)
+            .map(|candidates| {
+                let mut top = TopK::new(k);
+                for &(j, s) in candidates {
+                    if j != EMPTY.0 {
+                        top.offer(j, s);
+                    }
+                }
+                top.into_sorted(1.0)
+            })
+            .collect();
         out.extend(merged);
     }
     out
