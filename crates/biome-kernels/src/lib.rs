@@ -19,6 +19,9 @@
 //! Each fused op is split into plain slice arithmetic (testable without burn) and thin burn
 //! glue: a backend extension implemented for `Flex` and for `Autodiff<Flex>` with a
 //! hand-written backward. `gemm.rs` is the one safe wrapper around the `gemm` crate.
+//!
+//! [`host_reads`] counts every read of a tensor back to the host that the model and trainer
+//! code makes (a host synchronisation on a GPU), by site, for `biome-bench --count`.
 
 #[cfg(feature = "flex")]
 mod gemm;
@@ -30,6 +33,7 @@ pub mod adam;
 pub mod allocator;
 pub mod cnn;
 pub mod dot_products;
+pub mod host_reads;
 pub mod lookup;
 pub mod policy;
 pub mod recurrence;

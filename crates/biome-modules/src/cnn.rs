@@ -161,6 +161,7 @@ impl CnnEncoder {
         // The windows as one gather of rows of `x` plus a zero row: a window position that is
         // padding (or past the end) reads the zero row, so the zero-padded weights below never
         // meet garbage, and the gather's backward is one scatter-add into `x`'s gradient.
+        biome_kernels::host_reads::note("cnn (composed): window index from the mask");
         let real: Vec<bool> = mask
             .clone()
             .into_data()

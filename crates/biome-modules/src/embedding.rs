@@ -205,6 +205,7 @@ impl WordEmbedding {
     fn sparse_lookup(&self, weight: Tensor<2>, ids: Tensor<2, Int>) -> Tensor<3> {
         let shape = ids.dims();
         let device = ids.device();
+        biome_kernels::host_reads::note("sparse embedding: ids");
         let host: Vec<i64> = ids
             .into_data()
             .convert::<i64>()

@@ -246,19 +246,32 @@ pub struct MultifieldEncoder {
 /// - x: `[B, F, H]`, present: `[B, F]`
 /// - returns the gathered `[B, F, H]` (absent fields zeroed, at the back) and the prefix mask
 ///   `[B, F]`.
+///
+/// Each field's destination is a running count (present fields first, then the absent ones),
+/// and the move is one batched product with the one-hot `[B, F, F]` permutation. Not an
+/// argsort: burn's cube backends (wgpu) have no sort kernel and sort on the host, a host
+/// synchronisation inside every forward pass.
 pub fn compact_fields(x: Tensor<3>, present: Tensor<2, Bool>) -> (Tensor<3>, Tensor<2, Bool>) {
-    let [b, f, h] = x.dims();
+    let [b, f, _] = x.dims();
     let device = x.device();
     let positions = Tensor::<1, Int>::arange(0..f as i64, &device)
         .unsqueeze_dim::<2>(0)
         .expand([b, f]);
-    // Present fields keep their index, absent ones get index + F: sorting keeps the order.
-    let absent = present.clone().bool_not().int().mul_scalar(f as i64);
-    let order = (positions.clone() + absent).argsort(1); // [B, F]
-    let count = present.int().sum_dim(1); // [B, 1]
+    let is_present = present.clone().int(); // [B, F]
+    let is_absent = present.bool_not().int();
+    let count = is_present.clone().sum_dim(1); // [B, 1]
+    // Present field: how many present fields precede it; absent: `count` plus how many absent.
+    let to_present = is_present.clone().cumsum(1) - 1;
+    let to_absent = is_absent.clone().cumsum(1) - 1 + count.clone().expand([b, f]);
+    let destination = to_present * is_present + to_absent * is_absent; // [B, F]
+    // one_hot[b, d, s] = 1 where source field s moves to d.
+    let one_hot = destination
+        .unsqueeze_dim::<3>(1)
+        .expand([b, f, f])
+        .equal(positions.clone().unsqueeze_dim::<3>(2).expand([b, f, f]))
+        .float();
     let mask = positions.lower(count.expand([b, f]));
-    let gathered = x.gather(1, order.unsqueeze_dim::<3>(2).expand([b, f, h]));
-    let gathered = gathered * mask.clone().float().unsqueeze_dim::<3>(2);
+    let gathered = one_hot.matmul(x) * mask.clone().float().unsqueeze_dim::<3>(2);
     (gathered, mask)
 }
 

@@ -568,6 +568,33 @@ fn compact_fields_is_a_stable_prefix() {
 }
 
 #[test]
+fn compact_fields_routes_each_gradient_to_its_source_field() {
+    let device = ad_dev();
+    let x = Tensor::<3>::from_data(
+        TensorData::new((1..=8).map(|v| v as f32).collect::<Vec<_>>(), [2, 4, 1]),
+        &device,
+    )
+    .require_grad();
+    let present = mask2(
+        &[
+            vec![false, true, false, true],
+            vec![true, true, true, false],
+        ],
+        &device,
+    );
+    let (c, _) = multifield::compact_fields(x.clone(), present);
+    // Output slot d weighs d + 1 (row 0) and d + 5 (row 1): a present field's gradient is the
+    // weight of the slot it moved to, an absent field's is zero (its slot is masked).
+    let w = Tensor::<3>::from_data(
+        TensorData::new(vec![1f32, 2., 3., 4., 5., 6., 7., 8.], [2, 4, 1]),
+        &device,
+    );
+    let grads = (c * w).sum().backward();
+    let g = to_vec(x.grad(&grads).unwrap());
+    assert_eq!(g, vec![0., 1., 0., 2., 5., 6., 7., 0.]);
+}
+
+#[test]
 fn dimension_errors_name_both_ends() {
     let cfg: SequenceEncoderConfig =
         serde_json::from_str(r#"{"seq2vec_encoder": {"boe": {"embedding_dim": 300}}}"#).unwrap();

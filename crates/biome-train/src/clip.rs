@@ -58,6 +58,7 @@ pub fn clip_global_norm(
         }
     }
     let Some(total) = total else { return Ok(0.0) };
+    biome_kernels::host_reads::note("train: clipping norm");
     let norm = float_values(total)[0].sqrt();
     if norm > max_norm {
         let factor = (max_norm / (norm + 1e-6)) as f64;

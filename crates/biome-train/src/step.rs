@@ -151,6 +151,7 @@ impl TrainStep {
     /// with [`TrainError::NonFiniteLoss`] (epoch and step 0: the caller knows them).
     pub fn step(&mut self, model: SequencePairClassifier, batch: &PairBatch) -> Result<Stepped> {
         let (loss, logits) = self.loss(&model, batch)?;
+        biome_kernels::host_reads::note("train: loss");
         let value = float_values(loss.clone())[0];
         if !value.is_finite() {
             return Err(TrainError::NonFiniteLoss {

@@ -31,6 +31,7 @@ use workloads::workloads;
 
 type Res<T> = Result<T, Box<dyn Error>>;
 
+mod counts;
 mod measure;
 mod report;
 mod run;
@@ -84,10 +85,21 @@ struct Args {
     /// updated by the row-wise AMSGrad (`biome::sparse_adam`); the reference uses dense Adam.
     #[arg(long)]
     sparse_embeddings: bool,
+    /// Count kernel launches (wgpu) and host reads per phase of the first and the last untimed
+    /// train step and inference batch (needs --warmup and --infer-warmup of 2 or more).
+    #[arg(long)]
+    count: bool,
 }
 
 fn main() -> Res<()> {
     let args = Args::parse();
+    if args.count && (args.warmup < 2 || args.infer_warmup < 2) {
+        return Err(
+            "--count counts the first and the last untimed step and inference batch: \
+                    it needs --warmup 2 and --infer-warmup 2 or more"
+                .into(),
+        );
+    }
     biome_kernels::allocator::keep_freed_memory();
     if args.threads > 0 {
         rayon::ThreadPoolBuilder::new()

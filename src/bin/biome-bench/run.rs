@@ -13,6 +13,7 @@ use burn::module::Module;
 use burn::prelude::*;
 use serde_json::{Value, json};
 
+use crate::counts::{Counter, summary};
 use crate::measure::{
     cpu_busy_s, foreign_cpu_pct, mean, median, ms_since, peak_rss_mib, stats, sync,
 };
@@ -85,27 +86,62 @@ impl Run<'_> {
             .iter()
             .map(|b| 3.0 * w.pair_flops(&b.r1, &b.r2) as f64) // bwd ~ 2x fwd
             .collect();
+        // The recurrences run over the longest real sequence of a batch: `--count` reports it
+        // beside the launches.
+        let longest: Vec<usize> = batches
+            .iter()
+            .map(|b| longest_sequence(&b.r1).max(longest_sequence(&b.r2)))
+            .collect();
         let batches: Vec<_> = batches.iter().map(|b| upload(b, &ad)).collect();
         sync(&ad)?;
         let (mut total, mut fwd, mut bwd, mut opt) = (vec![], vec![], vec![], vec![]);
+        // `--count`: the first step (kernel compilation, autotuning) and the last untimed one.
+        let mut counts = serde_json::Map::new();
         let mut losses = vec![];
         // The first step's wall time (on a GPU it compiles the kernels), and the time from the
         // start of this workload (model built, data uploaded) to the end of that step.
         let (mut first_step_ms, mut to_first_step_s) = (f64::NAN, f64::NAN);
         for (i, batch) in batches.into_iter().enumerate() {
+            let counted = match i {
+                _ if !args.count => None,
+                0 => Some("first_step"),
+                _ if i + 1 == args.warmup => Some("step"),
+                _ => None,
+            };
+            let mut counter = counted.map(|_| Counter::start(&args.device));
+            let mut phase = || counter.as_mut().map(Counter::take);
             sync(&ad)?;
             let t0 = Instant::now();
             let (loss, _logits) = step.loss(&model, &batch)?;
             sync(&ad)?;
             let t1 = Instant::now();
+            let c_fwd = phase();
             let grads = step.backward(&model, loss.clone())?;
             sync(&ad)?;
             let t2 = Instant::now();
+            let c_bwd = phase();
             model = step.update(model, grads)?;
             sync(&ad)?;
+            let c_opt = phase();
             // Read the loss back to the host before stopping the clock, as `.item()` would.
+            biome_kernels::host_reads::note("train: loss");
             let l = float_values(loss)[0];
             let t3 = Instant::now();
+            if let (Some(key), Some(f), Some(b), Some(o), Some(r)) =
+                (counted, c_fwd, c_bwd, c_opt, phase())
+            {
+                println!(
+                    "{} {key} (longest sequence {}): {}",
+                    w.key,
+                    longest[i],
+                    summary(&[("fwd", &f), ("bwd", &b), ("opt", &o), ("loss read", &r)])
+                );
+                counts.insert(
+                    key.into(),
+                    json!({"longest_sequence": longest[i], "forward": f, "backward": b,
+                           "update": o, "loss_read": r}),
+                );
+            }
             if i == 0 {
                 first_step_ms = (t3 - t0).as_secs_f64() * 1e3;
                 to_first_step_s = (t3 - wall0).as_secs_f64();
@@ -134,17 +170,41 @@ impl Run<'_> {
                 .map(|b| w.pair_flops(&b.r1, &b.r2) as f64)
                 .collect::<Vec<_>>(),
         );
+        let ilongest: Vec<usize> = ibatches
+            .iter()
+            .map(|b| longest_sequence(&b.r1).max(longest_sequence(&b.r2)))
+            .collect();
         let ibatches: Vec<_> = ibatches.iter().map(|b| upload(b, &plain)).collect();
         sync(&plain)?;
         let mut itimes = vec![];
         let mut first_infer_ms = f64::NAN;
         let mut last_probs = vec![];
         for (i, batch) in ibatches.iter().enumerate() {
+            let counted = match i {
+                _ if !args.count => None,
+                0 => Some("first_infer"),
+                _ if i + 1 == args.infer_warmup => Some("infer"),
+                _ => None,
+            };
+            let mut counter = counted.map(|_| Counter::start(&args.device));
             sync(&plain)?;
             let t0 = Instant::now();
             let out = model.forward(&batch.record1, &batch.record2, None)?;
+            biome_kernels::host_reads::note("inference: probabilities");
             let probs = float_values(out.probs);
             let dt = ms_since(t0);
+            if let (Some(key), Some(c)) = (counted, counter.as_mut().map(Counter::take)) {
+                println!(
+                    "{} {key} (longest sequence {}): {}",
+                    w.key,
+                    ilongest[i],
+                    summary(&[("forward + read", &c)])
+                );
+                counts.insert(
+                    key.into(),
+                    json!({"longest_sequence": ilongest[i], "forward_and_read": c}),
+                );
+            }
             if i == 0 {
                 first_infer_ms = dt;
             }
@@ -165,7 +225,7 @@ impl Run<'_> {
         let gflop = mean(&flops) / 1e9;
         let imed = median(&itimes);
         let foreign = foreign_cpu_pct(cpu0, cpu_busy_s(), wall0.elapsed().as_secs_f64());
-        let res = json!({
+        let mut res = json!({
             "workload": w.key,
             "name": if args.sparse_embeddings { format!("{} [sparse emb]", w.name) } else { w.name.to_string() },
             "config": w.config_json(),
@@ -185,6 +245,9 @@ impl Run<'_> {
             "first_step_ms": first_step_ms, "time_to_first_step_s": to_first_step_s,
             "first_infer_ms": first_infer_ms,
         });
+        if args.count {
+            res["counts"] = Value::Object(counts);
+        }
         println!(
             "{} {}{}: params {:.2}M | train {:.2} ms/step (fwd {:.2} bwd {:.2} opt {:.2}) | \
              {:.3} GFLOP/step -> {:.1} GFLOP/s | infer {:.2} ms/batch{} = {:.0} pairs/s | \
@@ -221,4 +284,15 @@ impl Run<'_> {
         }
         Ok(res)
     }
+}
+
+/// The longest real token sequence of a batch (over its fields): the recurrences' step count.
+fn longest_sequence(batch: &biome_core::RecordBatch) -> usize {
+    let t = batch.shape_tokens.last().copied().unwrap_or(0).max(1);
+    batch
+        .token_mask
+        .chunks(t)
+        .map(|row| row.iter().filter(|&&real| real).count())
+        .max()
+        .unwrap_or(0)
 }

@@ -336,6 +336,8 @@ impl MaskedRnn {
         if batch == 0 || steps == 0 {
             return None;
         }
+        // The lengths decide the packed step order on the host: one host read per forward.
+        biome_kernels::host_reads::note("rnn: mask lengths");
         let data = mask.into_data();
         let mut lengths = vec![0usize; batch];
         for (i, v) in data.iter::<i64>().enumerate() {
