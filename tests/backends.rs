@@ -8,6 +8,9 @@ use biome::Device;
 use biome::biome_core::{PairExample, Record};
 use biome::{Pipeline, PipelineConfig};
 
+#[cfg(feature = "wgpu")]
+mod cube_recurrence;
+
 /// Train a tiny BiGRU pair classifier on `device`, then check that the archive loaded on flex
 /// predicts the same.
 fn train_on_and_compare_with_flex(device: &str) {
