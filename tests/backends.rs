@@ -9,6 +9,7 @@ use biome::biome_core::{PairExample, Record};
 use biome::{Pipeline, PipelineConfig};
 
 #[cfg(feature = "wgpu")]
+#[path = "backends/cube_recurrence.rs"]
 mod cube_recurrence;
 
 /// Train a tiny BiGRU pair classifier on `device`, then check that the archive loaded on flex

@@ -15,7 +15,6 @@
 use biome::Device;
 use biome::biome_kernels::{FusedOp, composed_only, cube, with_fused_ops};
 use biome::biome_modules::rnn::{MaskedRnn, RnnCell, RnnConfig};
-use biome::burn::module::AutodiffModule;
 use biome::burn::prelude::*;
 use biome::burn::tensor::TensorData;
 
