@@ -12,6 +12,10 @@ use biome::{Pipeline, PipelineConfig};
 
 mod common;
 
+#[cfg(feature = "wgpu")]
+#[path = "backends/cube_recurrence.rs"]
+mod cube_recurrence;
+
 /// A tiny BiGRU pair classifier and its four training pairs.
 fn bigru() -> (PipelineConfig, Vec<PairExample>) {
     let config = PipelineConfig::from_json_str(

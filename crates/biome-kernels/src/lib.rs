@@ -15,10 +15,13 @@
 //! | [`lookup::padded_lookup`] | embedding lookup without autodiff, zero at padding | one write per row |
 //! | [`adam::step`] | one Adam / AMSGrad update of a parameter | one in-place pass |
 //! | [`dot_products::dot_products`] | every row of one matrix with every row of another (slices, no tensors; biome-resolve's neighbour search) | one GEMM |
+//! | [`cube::lstm_cell`] | one masked LSTM step after its recurrent product, on the cube (wgpu) backends | one CubeCL kernel, forward and backward (`wgpu` feature) |
 //!
 //! Each fused op is split into plain slice arithmetic (testable without burn) and thin burn
 //! glue: a backend extension implemented for `Flex` and for `Autodiff<Flex>` with a
-//! hand-written backward. `gemm.rs` is the one safe wrapper around the `gemm` crate.
+//! hand-written backward. The cube kernels (`cube/`) are CubeCL kernels behind the same kind of
+//! extension for burn's cube backend and autodiff over it. `gemm.rs` is the one safe wrapper
+//! around the `gemm` crate.
 //!
 //! [`host_reads`] counts every read of a tensor back to the host that the model and trainer
 //! code makes (a host synchronisation on a GPU), by site, for `biome-bench --count`.
@@ -32,6 +35,7 @@ pub mod adam;
 #[cfg(feature = "mimalloc")]
 pub mod allocator;
 pub mod cnn;
+pub mod cube;
 pub mod dot_products;
 pub mod host_reads;
 pub mod lookup;

@@ -2,7 +2,7 @@
 //!
 //! By default every fused op runs wherever it can. The environment switches one off for a
 //! whole process (`BIOME_FUSED_RNN=0`, `BIOME_FUSED_CNN=0`, `BIOME_FUSED_LOOKUP=0`,
-//! `BIOME_FUSED_ADAM=0`: A/B measurements, or an escape hatch); they are read once, the first
+//! `BIOME_FUSED_ADAM=0`, `BIOME_FUSED_CUBE_RNN=0`: A/B measurements, or an escape hatch); they are read once, the first
 //! time any op asks. [`with_fused_ops`] and [`composed_only`] override them for the calls made
 //! inside a closure on the calling thread, which is where every entry point of this crate
 //! decides (the fused ops may then use other threads themselves): tests compare the two paths
@@ -22,11 +22,20 @@ pub enum FusedOp {
     Lookup,
     /// The one-pass Adam update ([`crate::adam`]).
     Adam,
+    /// The fused recurrence cell of the cube (wgpu) backends ([`crate::cube`]): one kernel per
+    /// time step for the gates and the masked state update.
+    CubeRecurrence,
 }
 
 impl FusedOp {
     /// Every fused op.
-    pub const ALL: [FusedOp; 4] = [Self::Recurrence, Self::Cnn, Self::Lookup, Self::Adam];
+    pub const ALL: [FusedOp; 5] = [
+        Self::Recurrence,
+        Self::Cnn,
+        Self::Lookup,
+        Self::Adam,
+        Self::CubeRecurrence,
+    ];
 
     /// The environment variable that switches the op off when it is `0`.
     pub fn env_var(self) -> &'static str {
@@ -35,6 +44,7 @@ impl FusedOp {
             Self::Cnn => "BIOME_FUSED_CNN",
             Self::Lookup => "BIOME_FUSED_LOOKUP",
             Self::Adam => "BIOME_FUSED_ADAM",
+            Self::CubeRecurrence => "BIOME_FUSED_CUBE_RNN",
         }
     }
 

@@ -2,6 +2,9 @@
 //! layer for the LSTM and GRU cells. All tensors here are step-major: row `t·B + b` is step `t`
 //! of batch row `b`.
 
+use std::cell::OnceCell;
+
+use biome_kernels::cube;
 use biome_kernels::recurrence::{Cell, CellWeights, Rows, hidden_states};
 use burn::prelude::*;
 use burn::tensor::TensorData;
@@ -25,6 +28,9 @@ pub(crate) struct StepMasks {
     /// `[T'·B]` row permutation reversing each batch row within its true length
     /// (bidirectional only). It is its own inverse.
     reverse: Option<Tensor<1, Int>>,
+    /// `[T'·B]` 1 at real rows, 0 at padded ones: the cube cells' mask (each step reads its
+    /// rows at an offset, no slice), built on first use.
+    real: OnceCell<Tensor<1>>,
 }
 
 impl StepMasks {
@@ -81,6 +87,21 @@ impl StepMasks {
             pad_per_step,
             pad_rows,
             reverse,
+            real: OnceCell::new(),
+        })
+    }
+
+    /// The `[T'·B]` mask of real rows (1) and padded ones (0), step-major, for the cube cells.
+    fn real_rows(&self, device: &Device) -> &Tensor<1> {
+        self.real.get_or_init(|| {
+            let real: Vec<f32> = (0..self.steps)
+                .flat_map(|t| {
+                    self.lengths
+                        .iter()
+                        .map(move |&len| f32::from(u8::from(t < len)))
+                })
+                .collect();
+            Tensor::from_data(TensorData::new(real, [self.steps * self.batch]), device)
         })
     }
 
@@ -197,10 +218,23 @@ pub(crate) fn run_direction(
         return (Some(seq), last);
     }
 
+    let fused_cell = cube::runs_on(&input);
     let proj = input.matmul(dir.weight_ih.val()) + proj_bias.reshape([1, gates]);
     let proj = if reversed { ctx.reverse(proj) } else { proj };
 
     let proj_steps = split_steps(proj.reshape([ctx.steps, ctx.batch, gates]));
+    if fused_cell
+        && let Some(out) = cells_on_cube(
+            &proj_steps,
+            &weight_hh,
+            b_hn.as_ref(),
+            ctx,
+            collect,
+            reversed,
+        )
+    {
+        return out;
+    }
 
     // One loop for both cells: a step gives the new state, padded rows carry the previous one.
     let mut outputs = Vec::with_capacity(if collect { ctx.steps } else { 0 });
@@ -228,6 +262,60 @@ pub(crate) fn run_direction(
         if reversed { ctx.reverse(seq) } else { seq }
     });
     (seq, last)
+}
+
+/// The step loop on the cube backends: per step one `h·W_hh` matmul and one fused cell kernel
+/// ([`cube::lstm_cell`], or [`cube::gru_cell`] with the GRU's `b_hn`: gates, state update and
+/// masked carry in one launch). The LSTM's state is packed `[B, 2H]` (`h` then `c`), the GRU's
+/// is `h` `[B, H]`. Returns what [`run_direction`] returns, or `None` if the cell does not run
+/// (then only the first step's zeros were made).
+fn cells_on_cube(
+    proj_steps: &[Tensor<2>],
+    weight_hh: &Tensor<2>,
+    b_hn: Option<&Tensor<1>>,
+    ctx: &StepMasks,
+    collect: bool,
+    reversed: bool,
+) -> Option<(Option<Tensor<2>>, Tensor<2>)> {
+    let [hidden, gates] = weight_hh.dims();
+    let device = weight_hh.device();
+    let width = if b_hn.is_some() { hidden } else { 2 * hidden };
+    let h_of = |state: Tensor<2>| {
+        if width == hidden {
+            state
+        } else {
+            state.narrow(1, 0, hidden)
+        }
+    };
+    // The first step starts from zeros; its recurrent product is zero too.
+    let mut state = Tensor::<2>::zeros([ctx.batch, width], &device);
+    let mut hp = Tensor::<2>::zeros([ctx.batch, gates], &device);
+    let real = ctx.real_rows(&device);
+    let mut outputs = Vec::with_capacity(if collect { ctx.steps } else { 0 });
+    for (t, xp) in proj_steps.iter().enumerate() {
+        if t > 0 {
+            hp = h_of(state.clone()).matmul(weight_hh.clone());
+        }
+        let offset = t * ctx.batch;
+        state = match b_hn {
+            None => cube::lstm_cell(xp, &hp, &state, real, offset)?,
+            Some(b_hn) => cube::gru_cell(xp, &hp, &state, b_hn, real, offset)?,
+        };
+        if collect {
+            outputs.push(state.clone());
+        }
+    }
+    let seq = collect.then(|| {
+        let seq: Tensor<3> = Tensor::stack(outputs, 0);
+        let seq = if width == hidden {
+            seq
+        } else {
+            seq.narrow(2, 0, hidden)
+        };
+        let seq = seq.reshape([ctx.steps * ctx.batch, hidden]);
+        if reversed { ctx.reverse(seq) } else { seq }
+    });
+    Some((seq, h_of(state)))
 }
 
 /// The state of a recurrence after a step: `h` `[B, H]`, and the LSTM's cell state `c`.
