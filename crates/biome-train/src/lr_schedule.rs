@@ -57,10 +57,9 @@ pub enum LrSchedulerConfig {
 }
 
 impl LrSchedulerConfig {
-    /// Updates of warm-up in a run of `total` updates: `warmup_steps`, or
-    /// `ceil(total × warmup_ratio)` (HF's `TrainingArguments.get_warmup_steps`).
-    pub fn warmup(&self, total: usize) -> usize {
-        let (steps, ratio) = match *self {
+    /// The warm-up as written: `(warmup_steps, warmup_ratio)`.
+    fn warmup_settings(&self) -> (usize, Option<f64>) {
+        match *self {
             Self::LinearWithWarmup {
                 warmup_steps,
                 warmup_ratio,
@@ -74,7 +73,13 @@ impl LrSchedulerConfig {
                 warmup_ratio,
                 ..
             } => (warmup_steps, warmup_ratio),
-        };
+        }
+    }
+
+    /// Updates of warm-up in a run of `total` updates: `warmup_steps`, or
+    /// `ceil(total × warmup_ratio)` (HF's `TrainingArguments.get_warmup_steps`).
+    pub fn warmup(&self, total: usize) -> usize {
+        let (steps, ratio) = self.warmup_settings();
         match ratio {
             Some(r) if steps == 0 => (total as f64 * r).ceil() as usize,
             _ => steps,
@@ -101,21 +106,7 @@ impl LrSchedulerConfig {
 
     /// Check the values against the run's `total` updates; `key` is the config key path.
     pub fn validate(&self, total: usize, key: &str) -> std::result::Result<(), String> {
-        let (steps, ratio) = match *self {
-            Self::LinearWithWarmup {
-                warmup_steps,
-                warmup_ratio,
-            }
-            | Self::ConstantWithWarmup {
-                warmup_steps,
-                warmup_ratio,
-            }
-            | Self::Cosine {
-                warmup_steps,
-                warmup_ratio,
-                ..
-            } => (warmup_steps, warmup_ratio),
-        };
+        let (steps, ratio) = self.warmup_settings();
         if let Some(r) = ratio {
             if steps > 0 {
                 return Err(format!(
