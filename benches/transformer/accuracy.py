@@ -132,6 +132,8 @@ def ours(args, name, train, valid, test, fields, label, work):
         config["model"].pop("multifield_seq2vec_encoder", None)
     if args.cosine:
         config["model"]["pair_combination"] = "cosine"
+    if args.no_hard_negatives:
+        config["model"].pop("hard_negatives", None)
     cfg = os.path.join(work, f"{name}.ours.json")
     with open(cfg, "w") as f:
         json.dump(config, f, indent=1)
@@ -152,6 +154,7 @@ def ours(args, name, train, valid, test, fields, label, work):
         "epochs": config["trainer"]["num_epochs"],
         "multifield": "multifield_seq2vec_encoder" in config["model"],
         "pair_combination": config["model"]["pair_combination"],
+        "hard_negatives": "hard_negatives" in config["model"],
     }
 
 
@@ -249,6 +252,8 @@ def main():
     ap.add_argument("--joined", action="store_true",
                     help="ours: one text per record (drop multifield_seq2vec_encoder)")
     ap.add_argument("--cosine", action="store_true", help="ours: pair_combination cosine")
+    ap.add_argument("--no-hard-negatives", action="store_true",
+                    help="ours: without the in-batch hard-negatives term (the anchor has none)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(ROOT, "examples", "configs", "minilm_pairs.json")) as f:

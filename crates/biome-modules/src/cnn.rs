@@ -135,7 +135,7 @@ impl CnnEncoder {
         }
     }
 
-    /// - x: `[B, T, D]`, mask: `[B, T]` (read on the host, like the recurrences' lengths)
+    /// - x: `[B, T, D]`, mask: `[B, T]` (read on the host by the fused op only)
     /// - returns `[B, H]`; all-padding rows give zeros.
     ///
     /// Every filter runs in one GEMM: the windows of the largest filter `K` at every start
@@ -158,31 +158,28 @@ impl CnnEncoder {
         // Start positions; at least one, so that an empty batch dimension T still gives zeros.
         let tp = t.max(1);
         let pad = tp - t + max_k - 1;
-        // The windows as one gather of rows of `x` plus a zero row: a window position that is
-        // padding (or past the end) reads the zero row, so the zero-padded weights below never
-        // meet garbage, and the gather's backward is one scatter-add into `x`'s gradient.
-        biome_kernels::host_reads::note("cnn (composed): window index from the mask");
-        let real: Vec<bool> = mask
-            .clone()
-            .into_data()
-            .iter::<i64>()
-            .map(|v| v != 0)
-            .collect();
+        // The windows as one gather of rows of `x` (padding zeroed) plus a zero row: a window
+        // position past the end reads the zero row, so the zero-padded weights below never meet
+        // garbage, and the gather's backward is one scatter-add into `x`'s gradient. The index
+        // depends on the shapes only: the mask stays on its device (no host read, which on a
+        // GPU would stall every forward), and filling the padding with zeros also zeroes its
+        // gradient.
         let zero_row = b * t;
         let mut index = Vec::with_capacity(b * tp * max_k);
         for row in 0..b {
             for start in 0..tp {
                 for pos in start..start + max_k {
-                    let r = row * t + pos;
-                    let take = pos < t && real[r];
-                    index.push(if take { r } else { zero_row } as i64);
+                    index.push(if pos < t { row * t + pos } else { zero_row } as i64);
                 }
             }
         }
         let n = index.len();
         let index = Tensor::<1, Int>::from_data(TensorData::new(index, [n]), &device);
+        // A fill, not a product with the float mask: NaN in the padding times 0 stays NaN.
+        let padding = mask.clone().bool_not().unsqueeze_dim::<3>(2).expand([b, t, d]);
+        let real_x = x.mask_fill(padding, 0.0);
         let rows = Tensor::cat(
-            vec![x.reshape([b * t, d]), Tensor::zeros([1, d], &device)],
+            vec![real_x.reshape([b * t, d]), Tensor::zeros([1, d], &device)],
             0,
         );
         let windows = rows.select(0, index).reshape([b * tp, max_k * d]);

@@ -32,16 +32,19 @@ use burn::prelude::*;
 /// Whether [`lstm_cell`] and [`gru_cell`] run on tensors like `x`: the `wgpu` feature is compiled in, the op
 /// is switched on, and `x` is an f32 tensor on a cube device.
 pub fn runs_on<const D: usize>(x: &Tensor<D>) -> bool {
-    crate::policy::is_enabled(crate::FusedOp::CubeRecurrence) && on_cube(x)
+    crate::policy::is_enabled(crate::FusedOp::CubeRecurrence) && on_cube_device(x)
 }
 
+/// Whether `x` is an f32 tensor on a cube (GPU) device, whatever the policy says: the models
+/// keep their masks on such a device instead of reading them back (a host synchronisation).
 #[cfg(not(feature = "wgpu"))]
-fn on_cube<const D: usize>(_: &Tensor<D>) -> bool {
+pub fn on_cube_device<const D: usize>(_: &Tensor<D>) -> bool {
     false
 }
 
+/// Whether `x` is an f32 tensor on a cube (GPU) device, whatever the policy says.
 #[cfg(feature = "wgpu")]
-fn on_cube<const D: usize>(x: &Tensor<D>) -> bool {
+pub fn on_cube_device<const D: usize>(x: &Tensor<D>) -> bool {
     use burn::backend::DispatchDevice;
     use burn::tensor::DType;
 

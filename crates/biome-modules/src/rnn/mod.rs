@@ -41,12 +41,47 @@ mod recurrence;
 #[cfg(test)]
 mod tests;
 
+use biome_kernels::cube;
 use burn::module::{Initializer, Param};
 use burn::nn::{Dropout, DropoutConfig};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use recurrence::{StepMasks, run_direction};
+
+/// Whether the step masks are built from the mask on its device (GPU) rather than from lengths
+/// read on the host (CPU). Tests can force the device path on the CPU backends.
+fn masks_stay_on_device<const D: usize>(x: &Tensor<D>) -> bool {
+    cube::on_cube_device(x) || tests_force_device_masks::get()
+}
+
+#[cfg(test)]
+mod tests_force_device_masks {
+    use std::cell::Cell;
+
+    thread_local! {
+        static FORCED: Cell<bool> = const { Cell::new(false) };
+    }
+
+    pub fn get() -> bool {
+        FORCED.with(Cell::get)
+    }
+
+    /// Runs `f` with the device-mask path on whatever backend `f` uses.
+    pub fn with<R>(f: impl FnOnce() -> R) -> R {
+        FORCED.with(|c| c.set(true));
+        let out = f();
+        FORCED.with(|c| c.set(false));
+        out
+    }
+}
+
+#[cfg(not(test))]
+mod tests_force_device_masks {
+    pub fn get() -> bool {
+        false
+    }
+}
 
 /// Configuration shared by LSTM and GRU encoders, with AllenNLP/PyTorch parameter names.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -316,9 +351,10 @@ impl MaskedRnn {
         self.run(x_tm, &ctx, false).1
     }
 
-    /// Reads the row lengths, builds the step masks and the reversal index, and turns `x` into
-    /// step-major rows `[T'·B, D]` over the `T'` steps that hold any real token. `None` when there
-    /// is nothing to compute (empty batch or all padding).
+    /// Builds the step masks and the reversal index (from the row lengths read on the host on
+    /// the CPU, on the device on a GPU) and turns `x` into step-major rows `[T'·B, D]` over the
+    /// `T'` steps computed (on the CPU, those that hold any real token). `None` when there is
+    /// nothing to compute (empty batch; on the CPU, all padding too).
     fn prepare(&self, x: Tensor<3>, mask: Tensor<2, Bool>) -> Option<(StepMasks, Tensor<2>)> {
         let [batch, steps, dim] = x.dims();
         assert_eq!(
@@ -336,17 +372,23 @@ impl MaskedRnn {
         if batch == 0 || steps == 0 {
             return None;
         }
-        // The lengths decide the packed step order on the host: one host read per forward.
-        biome_kernels::host_reads::note("rnn: mask lengths");
-        let data = mask.into_data();
-        let mut lengths = vec![0usize; batch];
-        for (i, v) in data.iter::<i64>().enumerate() {
-            if v != 0 {
-                lengths[i / steps] += 1;
-            }
-        }
         let device = x.device();
-        let ctx = StepMasks::new(&lengths, self.hidden_size, self.bidirectional, &device)?;
+        let ctx = if masks_stay_on_device(&x) {
+            // On a GPU the masks stay on the device: a read would stall every forward.
+            StepMasks::from_mask(mask, self.hidden_size, self.bidirectional)
+        } else {
+            // On the CPU the lengths decide the fused recurrence's packed step order, and a
+            // read is a copy.
+            biome_kernels::host_reads::note("rnn: mask lengths");
+            let data = mask.into_data();
+            let mut lengths = vec![0usize; batch];
+            for (i, v) in data.iter::<i64>().enumerate() {
+                if v != 0 {
+                    lengths[i / steps] += 1;
+                }
+            }
+            StepMasks::from_lengths(&lengths, self.hidden_size, self.bidirectional, &device)?
+        };
         let x = if ctx.steps < steps {
             x.narrow(1, 0, ctx.steps)
         } else {

@@ -17,10 +17,13 @@ use super::{RnnCell, RnnDirection};
 pub(crate) struct StepMasks {
     /// Batch size `B`.
     pub batch: usize,
-    /// Steps computed `T'`: the longest row's length.
+    /// Steps computed `T'`: the longest row's length when the lengths were read on the host,
+    /// else all `T` steps of the mask.
     pub steps: usize,
-    /// Every row's true length.
-    lengths: Vec<usize>,
+    /// Every row's true length, when read on the host (CPU backends, where the fused
+    /// recurrence of `biome-kernels` packs its rows by them). `None` on a GPU, where reading
+    /// them would be a host synchronisation in every forward.
+    lengths: Option<Vec<usize>>,
     /// Per step, `[B, H]` true where the row is padded; `None` where no row is.
     pad_per_step: Vec<Option<Tensor<2, Bool>>>,
     /// `[T'·B, 1]` true at padded rows; `None` when no row is padded in the first `T'` steps.
@@ -29,13 +32,14 @@ pub(crate) struct StepMasks {
     /// (bidirectional only). It is its own inverse.
     reverse: Option<Tensor<1, Int>>,
     /// `[T'·B]` 1 at real rows, 0 at padded ones: the cube cells' mask (each step reads its
-    /// rows at an offset, no slice), built on first use.
+    /// rows at an offset, no slice), built on first use from `pad_rows`.
     real: OnceCell<Tensor<1>>,
 }
 
 impl StepMasks {
-    /// `None` when no row has a real token (or the batch is empty).
-    pub fn new(
+    /// From the row lengths read on the host. `None` when no row has a real token (or the
+    /// batch is empty).
+    pub fn from_lengths(
         lengths: &[usize],
         hidden: usize,
         bidirectional: bool,
@@ -83,7 +87,7 @@ impl StepMasks {
         Some(Self {
             batch,
             steps,
-            lengths: lengths.to_vec(),
+            lengths: Some(lengths.to_vec()),
             pad_per_step,
             pad_rows,
             reverse,
@@ -91,17 +95,54 @@ impl StepMasks {
         })
     }
 
+    /// From the `[B, T]` mask on its own device, with no read back to the host: every step is
+    /// computed (`T' = T`, as a GPU gains nothing from skipping the all-padding tail), every
+    /// step has a padding mask, and the reversal index is computed on the device.
+    pub fn from_mask(mask: Tensor<2, Bool>, hidden: usize, bidirectional: bool) -> Self {
+        let [batch, steps] = mask.dims();
+        let device = mask.device();
+        // Step-major: row `t·B + b` is step `t` of batch row `b`.
+        let pad = mask.clone().bool_not().swap_dims(0, 1).reshape([steps * batch, 1]);
+        let pad_per_step = (0..steps)
+            .map(|t| {
+                Some(
+                    pad.clone()
+                        .narrow(0, t * batch, batch)
+                        .expand([batch, hidden]),
+                )
+            })
+            .collect();
+        let reverse = bidirectional.then(|| {
+            // Step `t` of row `b` reads step `len_b − 1 − t` inside the row's length and stays
+            // where it is in the padding; the index is into step-major rows.
+            let len = mask.int().sum_dim(1).reshape([1, batch]).expand([steps, batch]);
+            let t = Tensor::<1, Int>::arange(0..steps as i64, &device)
+                .reshape([steps, 1])
+                .expand([steps, batch]);
+            let inside = t.clone().lower(len.clone());
+            let source = t.clone().mask_where(inside, len - t - 1);
+            let column = Tensor::<1, Int>::arange(0..batch as i64, &device).reshape([1, batch]);
+            (source * batch as i64 + column).reshape([steps * batch])
+        });
+        Self {
+            batch,
+            steps,
+            lengths: None,
+            pad_per_step,
+            pad_rows: Some(pad),
+            reverse,
+            real: OnceCell::new(),
+        }
+    }
+
     /// The `[T'·B]` mask of real rows (1) and padded ones (0), step-major, for the cube cells.
     fn real_rows(&self, device: &Device) -> &Tensor<1> {
         self.real.get_or_init(|| {
-            let real: Vec<f32> = (0..self.steps)
-                .flat_map(|t| {
-                    self.lengths
-                        .iter()
-                        .map(move |&len| f32::from(u8::from(t < len)))
-                })
-                .collect();
-            Tensor::from_data(TensorData::new(real, [self.steps * self.batch]), device)
+            let rows = self.steps * self.batch;
+            match &self.pad_rows {
+                Some(pad) => pad.clone().bool_not().float().reshape([rows]),
+                None => Tensor::ones([rows], device),
+            }
         })
     }
 
@@ -203,12 +244,15 @@ pub(crate) fn run_direction(
             None => Cell::Lstm,
         },
     };
-    let rows = Rows {
-        lengths: ctx.lengths.clone(),
-        reversed,
-        final_only: !collect,
-    };
-    if let Some(hs) = hidden_states(&input, weights, rows) {
+    let fused = ctx.lengths.as_ref().and_then(|lengths| {
+        let rows = Rows {
+            lengths: lengths.clone(),
+            reversed,
+            final_only: !collect,
+        };
+        hidden_states(&input, weights, rows)
+    });
+    if let Some(hs) = fused {
         if !collect {
             return (None, hs);
         }

@@ -906,3 +906,58 @@ fn fused_kernels_equal_the_composed_path_forward_and_backward() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// 7. Step masks built on the device (the GPU path, no host read) against lengths read on the host
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn device_step_masks_equal_host_lengths_forward_and_backward() {
+    use super::tests_force_device_masks::with as device_masks;
+    // The GPU path computes every step, padding tail included: check it on the usual rows, on
+    // rows whose longest length leaves three all-padding steps, and on an all-padding batch.
+    let problems: [(&[usize], usize); 3] = [(&LENGTHS, STEPS), (&[3, 1, 0, 2], 6), (&[0, 0], 4)];
+    for (pi, (lengths, steps)) in problems.into_iter().enumerate() {
+        for (seed, (cell, layers, bi)) in variants().into_iter().enumerate() {
+            let what = format!("{cell:?} layers={layers} bi={bi} lengths={lengths:?}");
+            let device = ad();
+            let rnn = config(HIDDEN, layers, bi).init(cell, DIM, &device);
+            let p = Problem::new(seed as u64 + 1000, lengths, steps, DIM, rnn.output_dim());
+            if pi < 2 {
+                let (host_loss, host) =
+                    biome_kernels::composed_only(|| all_gradients(&p, &rnn, &device));
+                let (dev_loss, on_device) = device_masks(|| {
+                    biome_kernels::composed_only(|| all_gradients(&p, &rnn, &device))
+                });
+                // And both against the scalar reference's loss.
+                let reference = RefRnn::from_module(&rnn);
+                let ref_loss = p.reference_loss(&reference, &p.x);
+                assert_close(&[dev_loss], &[ref_loss], 1e-4, 1e-5, &format!("{what} loss"));
+                assert_close(&[host_loss], &[ref_loss], 1e-4, 1e-5, &format!("{what} loss"));
+                assert_eq!(host.len(), on_device.len());
+                for (i, (a, b)) in on_device.iter().zip(&host).enumerate() {
+                    assert_close(a, b, 1e-5, 1e-5, &format!("{what} gradient {i}"));
+                }
+            }
+            // Inference: the sequence outputs (zero in the padding) and the final states.
+            let plain_dev = dev();
+            let rnn = rnn.valid();
+            let x = p.x_tensor(&p.x, &plain_dev);
+            let m = mask(&p.lengths, p.steps, &plain_dev);
+            let run = |f: &dyn Fn() -> (Vec<f64>, Vec<f64>)| biome_kernels::composed_only(f);
+            let both = || {
+                (
+                    values(rnn.forward_sequence(x.clone(), m.clone())),
+                    values(rnn.forward_final(x.clone(), m.clone())),
+                )
+            };
+            let (host_seq, host_fin) = run(&both);
+            let (dev_seq, dev_fin) = device_masks(|| run(&both));
+            assert_close(&dev_seq, &host_seq, 1e-6, 1e-6, &format!("{what} sequence"));
+            assert_close(&dev_fin, &host_fin, 1e-6, 1e-6, &format!("{what} finals"));
+            if pi == 2 {
+                assert!(dev_seq.iter().chain(&dev_fin).all(|&v| v == 0.0), "{what}");
+            }
+        }
+    }
+}
