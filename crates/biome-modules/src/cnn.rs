@@ -176,7 +176,11 @@ impl CnnEncoder {
         let n = index.len();
         let index = Tensor::<1, Int>::from_data(TensorData::new(index, [n]), &device);
         // A fill, not a product with the float mask: NaN in the padding times 0 stays NaN.
-        let padding = mask.clone().bool_not().unsqueeze_dim::<3>(2).expand([b, t, d]);
+        let padding = mask
+            .clone()
+            .bool_not()
+            .unsqueeze_dim::<3>(2)
+            .expand([b, t, d]);
         let real_x = x.mask_fill(padding, 0.0);
         let rows = Tensor::cat(
             vec![real_x.reshape([b * t, d]), Tensor::zeros([1, d], &device)],

@@ -102,7 +102,11 @@ impl StepMasks {
         let [batch, steps] = mask.dims();
         let device = mask.device();
         // Step-major: row `t·B + b` is step `t` of batch row `b`.
-        let pad = mask.clone().bool_not().swap_dims(0, 1).reshape([steps * batch, 1]);
+        let pad = mask
+            .clone()
+            .bool_not()
+            .swap_dims(0, 1)
+            .reshape([steps * batch, 1]);
         let pad_per_step = (0..steps)
             .map(|t| {
                 Some(
@@ -115,7 +119,11 @@ impl StepMasks {
         let reverse = bidirectional.then(|| {
             // Step `t` of row `b` reads step `len_b − 1 − t` inside the row's length and stays
             // where it is in the padding; the index is into step-major rows.
-            let len = mask.int().sum_dim(1).reshape([1, batch]).expand([steps, batch]);
+            let len = mask
+                .int()
+                .sum_dim(1)
+                .reshape([1, batch])
+                .expand([steps, batch]);
             let t = Tensor::<1, Int>::arange(0..steps as i64, &device)
                 .reshape([steps, 1])
                 .expand([steps, batch]);

@@ -932,8 +932,20 @@ fn device_step_masks_equal_host_lengths_forward_and_backward() {
                 // And both against the scalar reference's loss.
                 let reference = RefRnn::from_module(&rnn);
                 let ref_loss = p.reference_loss(&reference, &p.x);
-                assert_close(&[dev_loss], &[ref_loss], 1e-4, 1e-5, &format!("{what} loss"));
-                assert_close(&[host_loss], &[ref_loss], 1e-4, 1e-5, &format!("{what} loss"));
+                assert_close(
+                    &[dev_loss],
+                    &[ref_loss],
+                    1e-4,
+                    1e-5,
+                    &format!("{what} loss"),
+                );
+                assert_close(
+                    &[host_loss],
+                    &[ref_loss],
+                    1e-4,
+                    1e-5,
+                    &format!("{what} loss"),
+                );
                 assert_eq!(host.len(), on_device.len());
                 for (i, (a, b)) in on_device.iter().zip(&host).enumerate() {
                     assert_close(a, b, 1e-5, 1e-5, &format!("{what} gradient {i}"));
