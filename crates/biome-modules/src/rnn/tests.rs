@@ -956,15 +956,14 @@ fn device_step_masks_equal_host_lengths_forward_and_backward() {
             let rnn = rnn.valid();
             let x = p.x_tensor(&p.x, &plain_dev);
             let m = mask(&p.lengths, p.steps, &plain_dev);
-            let run = |f: &dyn Fn() -> (Vec<f64>, Vec<f64>)| biome_kernels::composed_only(f);
             let both = || {
                 (
                     values(rnn.forward_sequence(x.clone(), m.clone())),
                     values(rnn.forward_final(x.clone(), m.clone())),
                 )
             };
-            let (host_seq, host_fin) = run(&both);
-            let (dev_seq, dev_fin) = device_masks(|| run(&both));
+            let (host_seq, host_fin) = biome_kernels::composed_only(both);
+            let (dev_seq, dev_fin) = device_masks(|| biome_kernels::composed_only(both));
             assert_close(&dev_seq, &host_seq, 1e-6, 1e-6, &format!("{what} sequence"));
             assert_close(&dev_fin, &host_fin, 1e-6, 1e-6, &format!("{what} finals"));
             if pi == 2 {
