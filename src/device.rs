@@ -14,7 +14,7 @@ pub fn available_devices() -> Vec<&'static str> {
     if cfg!(feature = "ndarray") {
         names.push("ndarray");
     }
-    if cfg!(feature = "wgpu") {
+    if cfg!(feature = "wgpu-base") {
         names.push("wgpu");
     }
     names
@@ -39,7 +39,7 @@ pub fn device_from_name(name: &str) -> Result<Device> {
         #[cfg(feature = "ndarray")]
         #[allow(deprecated)]
         "ndarray" => Ok(Device::ndarray()),
-        #[cfg(feature = "wgpu")]
+        #[cfg(feature = "wgpu-base")]
         "wgpu" => Ok(Device::wgpu(Default::default())),
         _ => Err(unknown()),
     }
@@ -53,7 +53,7 @@ pub fn device_name(device: &Device) -> &'static str {
         DispatchDevice::Flex(_) => "flex",
         #[cfg(feature = "ndarray")]
         DispatchDevice::NdArray(_) => "ndarray",
-        #[cfg(feature = "wgpu")]
+        #[cfg(feature = "wgpu-base")]
         DispatchDevice::Cube(_) => "wgpu",
         #[allow(unreachable_patterns)]
         _ => "other",

@@ -12,7 +12,7 @@ use biome::{Pipeline, PipelineConfig};
 
 mod common;
 
-#[cfg(feature = "wgpu")]
+#[cfg(feature = "wgpu-base")]
 #[path = "backends/cube_recurrence.rs"]
 mod cube_recurrence;
 
@@ -97,7 +97,7 @@ fn train_on_and_compare_with_flex(device: &str, config: PipelineConfig, train: &
     }
 }
 
-#[cfg(feature = "wgpu")]
+#[cfg(feature = "wgpu-base")]
 #[test]
 fn a_bigru_pair_classifier_trains_on_wgpu_and_loads_on_flex() {
     let (config, train) = bigru();
@@ -111,7 +111,7 @@ fn a_bigru_pair_classifier_trains_on_ndarray_and_loads_on_flex() {
     train_on_and_compare_with_flex("ndarray", config, &train);
 }
 
-#[cfg(feature = "wgpu")]
+#[cfg(feature = "wgpu-base")]
 #[test]
 fn a_tiny_bert_pair_classifier_trains_on_wgpu_and_loads_on_flex() {
     let dir = tempfile::tempdir().unwrap();

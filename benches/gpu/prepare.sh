@@ -6,12 +6,16 @@
 #   .gpu/bench_pair.py    the PyTorch reference (default ../shared/bench/torch_ref/bench_pair.py)
 #   .gl/*.deb             the Vulkan loader (libvulkan1), unpacked there by run.sh
 # Then, with the device tool: run benches/gpu/run.sh with carry [".gpu", ".gl"].
+# FEATURES picks burn's GPU options for the binary (default `wgpu`; e.g. FEATURES=wgpu,fusion or
+# wgpu,fusion,autotune for the A/B runs of BENCHMARKS.md; biome-bench prints them in its meta
+# line as `gpu_options`). Each set is its own build of the GPU stack.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 target=${CARGO_TARGET_DIR:-target}
 bench_pair=${BENCH_PAIR:-../shared/bench/torch_ref/bench_pair.py}
+features=${FEATURES:-wgpu}
 
-cargo build --release --features wgpu --bin biome-bench
+cargo build --release --features "$features" --bin biome-bench
 mkdir -p .gpu .gl
 strip -o .gpu/biome-bench "$target/release/biome-bench"
 xz -T0 -f .gpu/biome-bench

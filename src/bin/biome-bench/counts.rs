@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 /// Counts since the last [`Counter::take`], for one phase.
 pub(crate) struct Counter {
-    #[cfg(feature = "wgpu")]
+    #[cfg(feature = "wgpu-base")]
     launches: Option<launches::Watch>,
     reads: BTreeMap<&'static str, u64>,
 }
@@ -25,10 +25,10 @@ pub(crate) struct Counter {
 impl Counter {
     /// Starts counting; kernel launches only where `device_name` is a cubecl device.
     pub(crate) fn start(device_name: &str) -> Self {
-        #[cfg(not(feature = "wgpu"))]
+        #[cfg(not(feature = "wgpu-base"))]
         let _ = device_name;
         Self {
-            #[cfg(feature = "wgpu")]
+            #[cfg(feature = "wgpu-base")]
             launches: (device_name == "wgpu").then(launches::Watch::start),
             reads: biome_kernels::host_reads::snapshot(),
         }
@@ -40,7 +40,7 @@ impl Counter {
         let now = biome_kernels::host_reads::snapshot();
         let reads = biome_kernels::host_reads::since(&self.reads, &now);
         self.reads = now;
-        #[cfg(feature = "wgpu")]
+        #[cfg(feature = "wgpu-base")]
         let (launches, kernels) = match &self.launches {
             Some(watch) => {
                 let by_kernel = watch.take();
@@ -48,7 +48,7 @@ impl Counter {
             }
             None => (Value::Null, json!({})),
         };
-        #[cfg(not(feature = "wgpu"))]
+        #[cfg(not(feature = "wgpu-base"))]
         let (launches, kernels) = (Value::Null, json!({}));
         json!({
             "launches": launches,
@@ -89,7 +89,7 @@ pub(crate) fn summary(phases: &[(&str, &Value)]) -> String {
     )
 }
 
-#[cfg(feature = "wgpu")]
+#[cfg(feature = "wgpu-base")]
 mod launches {
     use std::collections::BTreeMap;
     use std::sync::{Arc, Mutex};

@@ -91,6 +91,17 @@ struct Args {
     count: bool,
 }
 
+/// burn's compile-time GPU options in this binary (BENCHMARKS.md measures them on and off).
+fn gpu_options() -> Vec<&'static str> {
+    [
+        cfg!(feature = "fusion").then_some("fusion"),
+        cfg!(feature = "autotune").then_some("autotune"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
 fn main() -> Res<()> {
     let args = Args::parse();
     if args.count && (args.warmup < 2 || args.infer_warmup < 2) {
@@ -131,6 +142,7 @@ fn main() -> Res<()> {
         "infer_steps": args.infer_steps, "infer_warmup": args.infer_warmup,
         "cpu": cpu_model(),
         "release": !cfg!(debug_assertions),
+        "gpu_options": gpu_options(),
     });
     let (c0, w0) = (cpu_busy_s(), Instant::now());
     std::thread::sleep(std::time::Duration::from_millis(500));
@@ -151,8 +163,24 @@ fn main() -> Res<()> {
 
     let mut peak = None;
     if args.gemm {
-        let n = if args.device == "wgpu" { 8192 } else { 2048 };
-        let p = gemm_peak_gflops(&device, n)?;
+        // 8192^3 on a GPU, as bench_pair.py on CUDA; a device that cannot hold a 256 MiB
+        // buffer (lavapipe) gets the largest size it can, and `gemm_n` says which.
+        let sizes: &[usize] = if args.device == "wgpu" {
+            &[8192, 4096, 2048]
+        } else {
+            &[2048]
+        };
+        let mut measured: Res<f64> = Err("no GEMM size tried".into());
+        let mut n = sizes[0];
+        for &size in sizes {
+            n = size;
+            measured = gemm_peak_gflops(&device, n);
+            match &measured {
+                Ok(_) => break,
+                Err(e) => println!("WARNING: fp32 GEMM {n}^3 failed on this device: {e}"),
+            }
+        }
+        let p = measured?;
         println!("fp32 GEMM reference ({n}^3 matmul): {p:.1} GFLOP/s");
         meta["gemm_peak_gflops"] = json!(p);
         meta["gemm_n"] = json!(n);
