@@ -20,63 +20,15 @@ use burn_cubecl::CubeBackend;
 
 use super::{gru_kernel, lstm_kernel};
 
-/// The metadata a lazy (fusion) backend needs of a kernel call: its outputs' shapes and dtypes.
+/// A `[B, factor·H]` output spec beside a `[B, H]` state: what a lazy (fusion) backend needs of
+/// the GRU kernels' gate-sized outputs (the other outputs copy an input's spec).
 #[cfg(feature = "fusion")]
-mod fusion_meta {
-    use burn::backend::fusion::custom::TensorSpec;
-    use burn::tensor::Shape;
-
-    fn with_columns(like: &TensorSpec, columns: usize) -> TensorSpec {
-        let rows = like.shape[0];
-        TensorSpec::new(Shape::new([rows, columns]), like.dtype)
-    }
-
-    /// `lstm_forward`: the new state like `state`, the gates like `xp`.
-    pub fn lstm_forward(
-        xp: &TensorSpec,
-        _hp: &TensorSpec,
-        state: &TensorSpec,
-        _real: &TensorSpec,
-        _offset: &u32,
-    ) -> (TensorSpec, TensorSpec) {
-        (state.clone(), xp.clone())
-    }
-
-    /// `lstm_backward`: the pre-activations' gradient like `gates`, the state's like `state`.
-    pub fn lstm_backward(
-        gates: &TensorSpec,
-        state: &TensorSpec,
-        _next: &TensorSpec,
-        _real: &TensorSpec,
-        _offset: &u32,
-        _grad: &TensorSpec,
-    ) -> (TensorSpec, TensorSpec) {
-        (gates.clone(), state.clone())
-    }
-
-    /// `gru_forward`: the new state like `state` `[B, H]`, the saved gates `[B, 4H]`.
-    pub fn gru_forward(
-        _xp: &TensorSpec,
-        _hp: &TensorSpec,
-        state: &TensorSpec,
-        _bias_hn: &TensorSpec,
-        _real: &TensorSpec,
-        _offset: &u32,
-    ) -> (TensorSpec, TensorSpec) {
-        (state.clone(), with_columns(state, 4 * state.shape[1]))
-    }
-
-    /// `gru_backward`: `xp`'s and `hp`'s gradients `[B, 3H]`, the state's and `hn`'s `[B, H]`.
-    pub fn gru_backward(
-        _gates: &TensorSpec,
-        state: &TensorSpec,
-        _real: &TensorSpec,
-        _offset: &u32,
-        _grad: &TensorSpec,
-    ) -> (TensorSpec, TensorSpec, TensorSpec, TensorSpec) {
-        let gates = with_columns(state, 3 * state.shape[1]);
-        (gates.clone(), gates, state.clone(), state.clone())
-    }
+fn widened(
+    state: &burn::backend::fusion::custom::TensorSpec,
+    factor: usize,
+) -> burn::backend::fusion::custom::TensorSpec {
+    let [rows, hidden] = [state.shape[0], state.shape[1]];
+    burn::backend::fusion::custom::TensorSpec::new(Shape::new([rows, factor * hidden]), state.dtype)
 }
 
 /// The cube kernels of one recurrence step, forward (with what the backward keeps) and
@@ -85,7 +37,7 @@ mod fusion_meta {
 #[backend_extension(Cube: cfg(feature = "wgpu"), Fusion: cfg(feature = "fusion"))]
 pub trait CubeCellKernels: Backend {
     /// One LSTM step → the new state `[B, 2H]` and the activated gates `[B, 4H]`.
-    #[fusion(meta = fusion_meta::lstm_forward)]
+    #[fusion(meta = |xp, _hp, state, _real, _offset| (state.clone(), xp.clone()))]
     fn lstm_forward(
         xp: FloatTensor<Self>,
         hp: FloatTensor<Self>,
@@ -96,7 +48,7 @@ pub trait CubeCellKernels: Backend {
 
     /// The LSTM step's backward from the gradient of its new state → the gradients of the
     /// gate pre-activations `[B, 4H]` and of the previous state `[B, 2H]`.
-    #[fusion(meta = fusion_meta::lstm_backward)]
+    #[fusion(meta = |gates, state, _next, _real, _offset, _grad| (gates.clone(), state.clone()))]
     fn lstm_backward(
         gates: FloatTensor<Self>,
         state: FloatTensor<Self>,
@@ -107,7 +59,7 @@ pub trait CubeCellKernels: Backend {
     ) -> (FloatTensor<Self>, FloatTensor<Self>);
 
     /// One GRU step → the new state `[B, H]` and the saved `r, z, n, h·W_hn + b_hn` `[B, 4H]`.
-    #[fusion(meta = fusion_meta::gru_forward)]
+    #[fusion(meta = |_xp, _hp, state, _bias_hn, _real, _offset| (state.clone(), widened(state, 4)))]
     fn gru_forward(
         xp: FloatTensor<Self>,
         hp: FloatTensor<Self>,
@@ -119,7 +71,9 @@ pub trait CubeCellKernels: Backend {
 
     /// The GRU step's backward → the gradients of `xp`, `hp` `[B, 3H]`, of the previous state
     /// and of `h·W_hn + b_hn` `[B, H]` (per row; `b_hn`'s is its column sum).
-    #[fusion(meta = fusion_meta::gru_backward)]
+    #[fusion(meta = |_gates, state, _real, _offset, _grad| {
+        (widened(state, 3), widened(state, 3), state.clone(), state.clone())
+    })]
     fn gru_backward(
         gates: FloatTensor<Self>,
         state: FloatTensor<Self>,
@@ -153,14 +107,7 @@ impl CubeCellKernels for CubeBackend {
         offset: u32,
         grad: FloatTensor<Self>,
     ) -> (FloatTensor<Self>, FloatTensor<Self>) {
-        let saved = lstm_kernel::Saved {
-            gates,
-            state,
-            next,
-            real,
-            offset,
-        };
-        lstm_kernel::backward(saved, grad)
+        lstm_kernel::backward(gates, state, next, real, offset, grad)
     }
 
     fn gru_forward(
@@ -186,13 +133,7 @@ impl CubeCellKernels for CubeBackend {
         FloatTensor<Self>,
         FloatTensor<Self>,
     ) {
-        let saved = gru_kernel::Saved {
-            gates,
-            state,
-            real,
-            offset,
-        };
-        let g = gru_kernel::backward(saved, grad);
+        let g = gru_kernel::backward(gates, state, real, offset, grad);
         (g.xp, g.hp, g.state, g.hn)
     }
 }
@@ -300,8 +241,6 @@ struct GruSaved<B: Backend> {
     /// `[N]` the real-row mask, the step's rows from `offset`.
     real: FloatTensor<B>,
     offset: u32,
-    /// `H`, for `b_hn`'s gradient.
-    hidden: usize,
 }
 
 /// The backward step of [`FusedCubeCell::gru_cell`]; its parents are `xp`, `hp`, `state`,
@@ -316,6 +255,7 @@ impl<B: CubeCellKernels> Backward<B, 4> for GruCellBackward {
         let [xp, hp, state, bias_hn] = ops.parents.map(|n| n.map(|n| n.id));
         let grad = grads.consume::<B>(&ops.node);
         let s = ops.state;
+        let [_, hidden] = s.state.shape().dims();
         let (d_xp, d_hp, d_state, d_hn) = B::gru_backward(s.gates, s.state, s.real, s.offset, grad);
         if let Some(node) = xp {
             grads.register::<B>(node, d_xp);
@@ -328,7 +268,7 @@ impl<B: CubeCellKernels> Backward<B, 4> for GruCellBackward {
         }
         if let Some(node) = bias_hn {
             let sum = B::float_sum_dim(d_hn, 0);
-            grads.register::<B>(node, B::float_reshape(sum, Shape::new([s.hidden])));
+            grads.register::<B>(node, B::float_reshape(sum, Shape::new([hidden])));
         }
     }
 }
@@ -384,7 +324,6 @@ impl<B: CubeCellKernels, C: CheckpointStrategy> FusedCubeCell for Autodiff<B, C>
             bias_hn.into_primitive(),
             real.into_primitive(),
         );
-        let [hidden] = bias_hn.shape().dims();
         match GruCellBackward
             .prepare::<C>(nodes)
             .compute_bound()
@@ -398,7 +337,6 @@ impl<B: CubeCellKernels, C: CheckpointStrategy> FusedCubeCell for Autodiff<B, C>
                     state,
                     real,
                     offset,
-                    hidden,
                 };
                 prep.finish(saved, next)
             }

@@ -155,19 +155,6 @@ pub(crate) fn forward(
     (next, saved)
 }
 
-/// What the backward step keeps of a forward step.
-#[derive(Debug, Clone)]
-pub(crate) struct Saved {
-    /// `[B, 4H]`: `r`, `z`, `n`, `h·W_hn + b_hn`.
-    pub gates: CubeTensor,
-    /// `[B, H]` the state the step started from.
-    pub state: CubeTensor,
-    /// `[N]` 1 at real rows, 0 at padded ones, the step's `B` rows from `offset`.
-    pub real: CubeTensor,
-    /// Where the step's rows begin in `real`.
-    pub offset: u32,
-}
-
 /// The gradients of one step.
 pub(crate) struct StepGradients {
     /// `[B, 3H]`.
@@ -180,23 +167,31 @@ pub(crate) struct StepGradients {
     pub hn: CubeTensor,
 }
 
-/// One backward step from the gradient of `next`.
-pub(crate) fn backward(saved: Saved, grad: CubeTensor) -> StepGradients {
-    let [batch, hidden] = saved.state.meta.shape().dims();
-    let d_xp = empty_like(&saved.gates, [batch, 3 * hidden]);
-    let d_hp = empty_like(&saved.gates, [batch, 3 * hidden]);
-    let d_state = empty_like(&saved.gates, [batch, hidden]);
-    let d_hn = empty_like(&saved.gates, [batch, hidden]);
-    let (cube_count, cube_dim) = grid(&saved.gates, batch * hidden);
-    let dtype = dtype_to_storage_type(saved.gates.dtype);
+/// One backward step from `grad` (of `next`), given what the forward step kept: `gates`
+/// `[B, 4H]` (`r`, `z`, `n`, `h·W_hn + b_hn`), the `state` it started from `[B, H]`, and the
+/// real-row mask with the step's `offset`.
+pub(crate) fn backward(
+    gates: CubeTensor,
+    state: CubeTensor,
+    real: CubeTensor,
+    offset: u32,
+    grad: CubeTensor,
+) -> StepGradients {
+    let [batch, hidden] = state.meta.shape().dims();
+    let d_xp = empty_like(&gates, [batch, 3 * hidden]);
+    let d_hp = empty_like(&gates, [batch, 3 * hidden]);
+    let d_state = empty_like(&gates, [batch, hidden]);
+    let d_hn = empty_like(&gates, [batch, hidden]);
+    let (cube_count, cube_dim) = grid(&gates, batch * hidden);
+    let dtype = dtype_to_storage_type(gates.dtype);
     gru_backward_kernel::launch(
         &d_xp.client,
         cube_count,
         cube_dim,
-        saved.gates.into_tensor_arg(),
-        saved.state.into_tensor_arg(),
-        saved.real.into_tensor_arg(),
-        saved.offset,
+        gates.into_tensor_arg(),
+        state.into_tensor_arg(),
+        real.into_tensor_arg(),
+        offset,
         grad.into_tensor_arg(),
         d_xp.clone().into_tensor_arg(),
         d_hp.clone().into_tensor_arg(),

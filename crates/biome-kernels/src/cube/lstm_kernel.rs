@@ -168,39 +168,33 @@ pub(crate) fn forward(
     (next, gates)
 }
 
-/// What the backward step keeps of a forward step.
-#[derive(Debug, Clone)]
-pub(crate) struct Saved {
-    /// `[B, 4H]` activated gates.
-    pub gates: CubeTensor,
-    /// `[B, 2H]` the state the step started from.
-    pub state: CubeTensor,
-    /// `[B, 2H]` the state it produced.
-    pub next: CubeTensor,
-    /// `[N]` 1 at real rows, 0 at padded ones, the step's `B` rows from `offset`.
-    pub real: CubeTensor,
-    /// Where the step's rows begin in `real`.
-    pub offset: u32,
-}
-
-/// One backward step from the gradient of `next`: the gradient of the gate pre-activations
-/// `[B, 4H]` and of the previous state `[B, 2H]`.
-pub(crate) fn backward(saved: Saved, grad: CubeTensor) -> (CubeTensor, CubeTensor) {
-    let [batch, gates] = saved.gates.meta.shape().dims();
-    let hidden = gates / 4;
-    let d_pre = empty_like(&saved.gates, [batch, gates]);
-    let d_state = empty_like(&saved.gates, [batch, 2 * hidden]);
-    let (cube_count, cube_dim) = grid(&saved.gates, batch * hidden);
-    let dtype = dtype_to_storage_type(saved.gates.dtype);
+/// One backward step from `grad` (of `next`), given what the forward step kept: its activated
+/// `gates` `[B, 4H]`, the `state` it started from and the `next` it produced `[B, 2H]`, and the
+/// real-row mask with the step's `offset` → the gradient of the gate pre-activations `[B, 4H]`
+/// and of the previous state `[B, 2H]`.
+pub(crate) fn backward(
+    gates: CubeTensor,
+    state: CubeTensor,
+    next: CubeTensor,
+    real: CubeTensor,
+    offset: u32,
+    grad: CubeTensor,
+) -> (CubeTensor, CubeTensor) {
+    let [batch, width] = gates.meta.shape().dims();
+    let hidden = width / 4;
+    let d_pre = empty_like(&gates, [batch, width]);
+    let d_state = empty_like(&gates, [batch, 2 * hidden]);
+    let (cube_count, cube_dim) = grid(&gates, batch * hidden);
+    let dtype = dtype_to_storage_type(gates.dtype);
     lstm_backward_kernel::launch(
         &d_pre.client,
         cube_count,
         cube_dim,
-        saved.gates.into_tensor_arg(),
-        saved.state.into_tensor_arg(),
-        saved.next.into_tensor_arg(),
-        saved.real.into_tensor_arg(),
-        saved.offset,
+        gates.into_tensor_arg(),
+        state.into_tensor_arg(),
+        next.into_tensor_arg(),
+        real.into_tensor_arg(),
+        offset,
         grad.into_tensor_arg(),
         d_pre.clone().into_tensor_arg(),
         d_state.clone().into_tensor_arg(),
