@@ -2,7 +2,7 @@
 //!
 //! By default every fused op runs wherever it can. The environment switches one off for a
 //! whole process (`BIOME_FUSED_RNN=0`, `BIOME_FUSED_CNN=0`, `BIOME_FUSED_LOOKUP=0`,
-//! `BIOME_FUSED_ADAM=0`, `BIOME_FUSED_CUBE_RNN=0`: A/B measurements, or an escape hatch); they are read once, the first
+//! `BIOME_FUSED_ADAM=0`, `BIOME_FUSED_CUBE_RNN=0`, `BIOME_FUSED_GELU=0`: A/B measurements, or an escape hatch); they are read once, the first
 //! time any op asks. [`with_fused_ops`] and [`composed_only`] override them for the calls made
 //! inside a closure on the calling thread, which is where every entry point of this crate
 //! decides (the fused ops may then use other threads themselves): tests compare the two paths
@@ -25,16 +25,19 @@ pub enum FusedOp {
     /// The fused recurrence cell of the cube (wgpu) backends ([`crate::cube`]): one kernel per
     /// time step for the gates and the masked state update.
     CubeRecurrence,
+    /// GELU without autodiff ([`crate::gelu`]).
+    Gelu,
 }
 
 impl FusedOp {
     /// Every fused op.
-    pub const ALL: [FusedOp; 5] = [
+    pub const ALL: [FusedOp; 6] = [
         Self::Recurrence,
         Self::Cnn,
         Self::Lookup,
         Self::Adam,
         Self::CubeRecurrence,
+        Self::Gelu,
     ];
 
     /// The environment variable that switches the op off when it is `0`.
@@ -45,6 +48,7 @@ impl FusedOp {
             Self::Lookup => "BIOME_FUSED_LOOKUP",
             Self::Adam => "BIOME_FUSED_ADAM",
             Self::CubeRecurrence => "BIOME_FUSED_CUBE_RNN",
+            Self::Gelu => "BIOME_FUSED_GELU",
         }
     }
 

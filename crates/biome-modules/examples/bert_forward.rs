@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use biome_modules::load_bert;
+use biome_modules::{linear_rows, load_bert};
 use burn::prelude::*;
 
 fn main() {
@@ -109,11 +109,11 @@ fn profile(
     let [b, t, h] = x.dims();
     let heads = att.heads;
     let split = |y: Tensor<3>| y.reshape([b, t, heads, h / heads]).swap_dims(1, 2);
-    let q = split(att.query.forward(x.clone()));
-    let k = split(att.key.forward(x.clone()));
+    let q = split(linear_rows(&att.query, x.clone()));
+    let k = split(linear_rows(&att.key, x.clone()));
     let bias = key_bias(mask.clone());
     let scores = q.clone().matmul(k.clone().swap_dims(2, 3));
-    let inner = layer.intermediate.forward(x.clone());
+    let inner = linear_rows(&layer.intermediate, x.clone());
     let l = layers as f64;
     vec![
         (
@@ -124,12 +124,12 @@ fn profile(
         ),
         (
             "qkv_out_linear",
-            4.0 * l * median_ms(reps, || att.query.forward(x.clone())),
+            4.0 * l * median_ms(reps, || linear_rows(&att.query, x.clone())),
         ),
         (
             "ffn_linears",
-            l * (median_ms(reps, || layer.intermediate.forward(x.clone()))
-                + median_ms(reps, || layer.output.forward(inner.clone()))),
+            l * (median_ms(reps, || linear_rows(&layer.intermediate, x.clone()))
+                + median_ms(reps, || linear_rows(&layer.output, inner.clone()))),
         ),
         (
             "heads_reshape",

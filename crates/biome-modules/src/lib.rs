@@ -42,7 +42,7 @@ pub(crate) mod test_util;
 mod tests;
 
 pub use activation::Activation;
-pub use bert::{Bert, BertConfig, load_bert};
+pub use bert::{Bert, BertConfig, linear_rows, load_bert};
 pub use boe::{BagOfEmbeddingsEncoder, BoeConfig};
 pub use characters::{TokenCharactersEncoder, TokenCharactersEncoderConfig};
 pub use cls_pooler::{ClsPooler, ClsPoolerConfig};

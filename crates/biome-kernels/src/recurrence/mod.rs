@@ -20,7 +20,7 @@
 //! plugs in the arithmetic of one row of one step through [`cell::GatedCell`].
 
 #[cfg(feature = "flex")]
-mod activation;
+pub(crate) mod activation;
 #[cfg(feature = "flex")]
 mod cell;
 #[cfg(feature = "flex")]

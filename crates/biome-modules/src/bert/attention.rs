@@ -6,6 +6,7 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
 use super::config::BertConfig;
+use super::rows::linear_rows;
 use super::weights::{WeightSource, layer_norm, linear};
 use crate::error::ModuleError;
 
@@ -83,13 +84,15 @@ impl BertAttention {
     pub fn forward(&self, x: Tensor<3>, key_bias: Tensor<4>) -> Tensor<3> {
         let [b, t, h] = x.dims();
         let scale = 1.0 / ((h / self.heads) as f64).sqrt();
-        let q = self.split_heads(self.query.forward(x.clone()));
-        let k = self.split_heads(self.key.forward(x.clone()));
-        let v = self.split_heads(self.value.forward(x.clone()));
+        let q = self.split_heads(linear_rows(&self.query, x.clone()));
+        let k = self.split_heads(linear_rows(&self.key, x.clone()));
+        let v = self.split_heads(linear_rows(&self.value, x.clone()));
         let scores = q.matmul(k.swap_dims(2, 3)) * scale + key_bias;
         let weights = self.attention_dropout.forward(softmax(scores, 3));
         let context = weights.matmul(v).swap_dims(1, 2).reshape([b, t, h]);
-        let projected = self.output_dropout.forward(self.output.forward(context));
+        let projected = self
+            .output_dropout
+            .forward(linear_rows(&self.output, context));
         self.output_layer_norm.forward(projected + x)
     }
 }

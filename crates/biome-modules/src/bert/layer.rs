@@ -6,6 +6,7 @@ use burn::prelude::*;
 
 use super::attention::BertAttention;
 use super::config::BertConfig;
+use super::rows::linear_rows;
 use super::weights::{WeightSource, layer_norm, linear};
 use crate::activation::gelu_erf;
 use crate::error::ModuleError;
@@ -54,8 +55,8 @@ impl BertLayer {
     /// - returns `[B, T, H]`
     pub fn forward(&self, x: Tensor<3>, key_bias: Tensor<4>) -> Tensor<3> {
         let a = self.attention.forward(x, key_bias);
-        let inner = gelu_erf(self.intermediate.forward(a.clone()));
-        let out = self.dropout.forward(self.output.forward(inner));
+        let inner = gelu_erf(linear_rows(&self.intermediate, a.clone()));
+        let out = self.dropout.forward(linear_rows(&self.output, inner));
         self.output_layer_norm.forward(out + a)
     }
 }

@@ -20,6 +20,7 @@ mod embeddings;
 mod layer;
 mod load;
 mod model;
+mod rows;
 mod weights;
 
 #[cfg(test)]
@@ -31,4 +32,5 @@ pub use embeddings::BertEmbeddings;
 pub use layer::BertLayer;
 pub use load::{CONFIG_FILE, WEIGHTS_FILE, load_bert};
 pub use model::{Bert, BertEncoder};
+pub use rows::linear_rows;
 pub use weights::{Init, RandomWeights, SafetensorsWeights, WeightSource};
