@@ -196,8 +196,8 @@ mod tests {
         assert_eq!(fused.dims(), [rows, 7]);
         let composed = burn::tensor::activation::gelu(x);
         let (f, c): (Vec<f32>, Vec<f32>) = (
-            fused.into_data().to_vec().unwrap(),
-            composed.into_data().to_vec().unwrap(),
+            fused.into_data().try_to_vec::<f32>().unwrap(),
+            composed.into_data().try_to_vec::<f32>().unwrap(),
         );
         for (i, (a, b)) in f.iter().zip(&c).enumerate() {
             assert!((a - b).abs() <= 1e-6, "element {i}: fused {a}, burn {b}");
