@@ -13,7 +13,7 @@
 //! | [`recurrence::hidden_states`] | masked LSTM/GRU over a whole sequence, with its input projection | one shared packed-step driver, a cell per gate layout |
 //! | [`cnn::masked_cnn_max`] | masked n-gram CNN with max pooling | windows only where real tokens are |
 //! | [`lookup::padded_lookup`] | embedding lookup without autodiff, zero at padding | one write per row |
-//! | [`gelu::gelu`] | exact (erf) GELU without autodiff | one vectorised pass |
+//! | [`gelu::gelu`] | exact (erf) GELU | one vectorised pass, one for its backward |
 //! | [`adam::step`] | one Adam / AMSGrad update of a parameter | one in-place pass |
 //! | [`dot_products::dot_products`] | every row of one matrix with every row of another (slices, no tensors; biome-resolve's neighbour search) | one GEMM |
 //! | [`cube::lstm_cell`] | one masked LSTM step after its recurrent product, on the cube (wgpu) backends | one CubeCL kernel, forward and backward (`wgpu` feature) |

@@ -25,7 +25,7 @@ pub enum FusedOp {
     /// The fused recurrence cell of the cube (wgpu) backends ([`crate::cube`]): one kernel per
     /// time step for the gates and the masked state update.
     CubeRecurrence,
-    /// GELU without autodiff ([`crate::gelu`]).
+    /// The exact GELU, forward and backward ([`crate::gelu`]).
     Gelu,
 }
 

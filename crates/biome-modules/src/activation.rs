@@ -6,15 +6,17 @@ use serde::{Deserialize, Serialize};
 
 /// The exact GELU, `x · Φ(x) = x/2 · (1 + erf(x/√2))` (Hugging Face's `gelu`).
 ///
-/// Without autodiff this is biome-kernels' one-pass GELU on flex (burn's `gelu` op elsewhere,
-/// or with `BIOME_FUSED_GELU=0`); with autodiff it is composed from `erf`, because
-/// burn 0.22.1's `gelu` backward is the derivative of the tanh approximation, not of this
-/// function, while `erf`'s backward is exact.
+/// On flex this is biome-kernels' one-pass GELU, with its hand-written backward under autodiff.
+/// Elsewhere (or with `BIOME_FUSED_GELU=0`): burn's `gelu` op without autodiff, and with
+/// autodiff the composition from `erf`, because burn 0.22.1's `gelu` backward is the derivative
+/// of the tanh approximation, not of this function, while `erf`'s backward is exact.
 pub fn gelu_erf<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    if x.is_autodiff() {
+    if let Some(y) = biome_kernels::gelu::gelu(&x) {
+        y
+    } else if x.is_autodiff() {
         x.clone() * ((x / std::f64::consts::SQRT_2).erf() + 1.0) * 0.5
     } else {
-        biome_kernels::gelu::gelu(&x).unwrap_or_else(|| activation::gelu(x))
+        activation::gelu(x)
     }
 }
 
