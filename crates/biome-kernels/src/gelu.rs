@@ -1,8 +1,8 @@
 //! GELU (the exact, erf form) as one flex op, with a hand-written backward under autodiff.
 //!
 //! burn-flex's `gelu` maps a scalar erf over the elements: in all-MiniLM-L6-v2's forward at
-//! 32 × 64 tokens it took 207 ms of 1.5 s, 13.6× PyTorch's (BENCHMARKS.md, "BERT encoder
-//! forward"). Here erf is Abramowitz & Stegun 7.1.26 over the vectorised exponential of the
+//! 32 × 64 tokens it took 143 ms of 1.25 s, 10× PyTorch's (release build; BENCHMARKS.md, "BERT
+//! encoder forward"). Here erf is Abramowitz & Stegun 7.1.26 over the vectorised exponential of the
 //! fused recurrences: branch-free arithmetic that LLVM turns into SIMD code, run in chunks on
 //! rayon's pool. Its absolute error on `erfc` is below 1.5e-7, so the GELU's is below
 //! `|x| · 2.5e-7` with f32's rounding (tested against an f64 reference below); the lower tail is computed from
