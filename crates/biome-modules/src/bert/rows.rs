@@ -1,10 +1,11 @@
 //! A linear layer applied to every position of a `[B, T, H]` batch as ONE `[B·T, H]` product.
 //!
-//! burn's `Linear` on a 3-d input broadcasts its weight into a batched matmul, and burn-flex
-//! runs that as one GEMM per batch row (`[T, H] · [H, N]`), each packing the whole weight
-//! again: 32 packings of a 384 × 1536 matrix per call at 32 × 64 tokens. Flattening first gives
-//! the GEMM all `B·T` rows at once (BENCHMARKS.md, "BERT encoder forward"). The values are
-//! the same products, so the result equals `linear.forward(x)`.
+//! burn's `Linear` on a 3-d input broadcasts its weight into a batched matmul: burn-flex runs
+//! it as one `[T, H] · [H, N]` GEMM per batch row, and under autodiff the weight's gradient is
+//! one product per batch row summed over a `[B, H, N]` intermediate. Flattened, both are one
+//! GEMM: all-MiniLM-L6-v2's train step at 32 pairs × 64 tokens went from 7.06 s to 5.6–5.7 s
+//! (BENCHMARKS.md, "Train step"). The values are the same products, so the result equals
+//! `linear.forward(x)`.
 
 use burn::nn::Linear;
 use burn::prelude::*;
