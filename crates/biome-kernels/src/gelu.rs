@@ -13,89 +13,6 @@
 use burn::prelude::*;
 
 use crate::policy::{FusedOp, is_enabled};
-#[cfg(feature = "flex")]
-use crate::recurrence::activation::exp;
-
-#[cfg(feature = "flex")]
-/// A&S 7.1.26: `erfc(z) ≈ t·(a₁ + t·(a₂ + …)) · e^{−z²}` with `t = 1 / (1 + p·z)`, `z ≥ 0`.
-const P: f32 = 0.327_591_1;
-#[cfg(feature = "flex")]
-const A: [f32; 5] = [
-    0.254_829_6,
-    -0.284_496_74,
-    1.421_413_8,
-    -1.453_152,
-    1.061_405_4,
-];
-
-/// `erfc(|z|)`.
-#[cfg(feature = "flex")]
-#[inline(always)]
-fn erfc_abs(z: f32) -> f32 {
-    let z = z.abs();
-    let t = 1.0 / (1.0 + P * z);
-    let poly = t * (A[0] + t * (A[1] + t * (A[2] + t * (A[3] + t * A[4]))));
-    poly * exp(-z * z)
-}
-
-/// `x · Φ(x) = ½ x (1 + erf(x / √2))`.
-#[cfg(feature = "flex")]
-#[inline(always)]
-pub(crate) fn gelu_value(x: f32) -> f32 {
-    let tail = erfc_abs(x * std::f32::consts::FRAC_1_SQRT_2);
-    // 1 + erf(z) is 2 − erfc(z) for z ≥ 0 and erfc(−z) below.
-    let one_plus_erf = if x >= 0.0 { 2.0 - tail } else { tail };
-    0.5 * x * one_plus_erf
-}
-
-/// `d/dx [x · Φ(x)] = Φ(x) + x · φ(x)`, with `φ(x) = e^{−x²/2} / √(2π)`.
-#[cfg(feature = "flex")]
-#[inline(always)]
-pub(crate) fn gelu_derivative(x: f32) -> f32 {
-    const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
-    let tail = erfc_abs(x * std::f32::consts::FRAC_1_SQRT_2);
-    let cdf = if x >= 0.0 {
-        1.0 - 0.5 * tail
-    } else {
-        0.5 * tail
-    };
-    cdf + x * FRAC_1_SQRT_2PI * exp(-0.5 * x * x)
-}
-
-/// Elements per rayon task: large enough that the split costs nothing next to the work.
-#[cfg(feature = "flex")]
-const CHUNK: usize = 16 * 1024;
-
-/// GELU of every value, across rayon's pool.
-#[cfg(feature = "flex")]
-pub(crate) fn gelu_values(x: &[f32]) -> Vec<f32> {
-    use rayon::prelude::*;
-    let mut out = vec![0f32; x.len()];
-    out.par_chunks_mut(CHUNK)
-        .zip(x.par_chunks(CHUNK))
-        .for_each(|(o, x)| {
-            for (o, &x) in o.iter_mut().zip(x) {
-                *o = gelu_value(x);
-            }
-        });
-    out
-}
-
-/// `g · gelu'(x)` for every value, across rayon's pool.
-#[cfg(feature = "flex")]
-pub(crate) fn gelu_grad_values(x: &[f32], g: &[f32]) -> Vec<f32> {
-    use rayon::prelude::*;
-    assert_eq!(x.len(), g.len(), "gelu backward: gradient of another shape");
-    let mut out = vec![0f32; x.len()];
-    out.par_chunks_mut(CHUNK)
-        .zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
-        .for_each(|(o, (x, g))| {
-            for ((o, &x), &g) in o.iter_mut().zip(x).zip(g) {
-                *o = g * gelu_derivative(x);
-            }
-        });
-    out
-}
 
 /// `½ x (1 + erf(x / √2))` element-wise, with or without autodiff; `None` where the composed
 /// path must run: not an f32 tensor on flex, or the op switched off ([`FusedOp::Gelu`]).
@@ -104,6 +21,85 @@ pub fn gelu<const D: usize>(x: &Tensor<D>) -> Option<Tensor<D>> {
         return None;
     }
     flex::gelu(x)
+}
+
+/// The arithmetic on slices (flex only): the erf approximation, GELU and its derivative.
+#[cfg(feature = "flex")]
+mod arithmetic {
+    use crate::recurrence::activation::exp;
+
+    /// A&S 7.1.26: `erfc(z) ≈ t·(a₁ + t·(a₂ + …)) · e^{−z²}` with `t = 1 / (1 + p·z)`, `z ≥ 0`.
+    const P: f32 = 0.327_591_1;
+    const A: [f32; 5] = [
+        0.254_829_6,
+        -0.284_496_74,
+        1.421_413_8,
+        -1.453_152,
+        1.061_405_4,
+    ];
+
+    /// `erfc(|z|)`.
+    #[inline(always)]
+    fn erfc_abs(z: f32) -> f32 {
+        let z = z.abs();
+        let t = 1.0 / (1.0 + P * z);
+        let poly = t * (A[0] + t * (A[1] + t * (A[2] + t * (A[3] + t * A[4]))));
+        poly * exp(-z * z)
+    }
+
+    /// `x · Φ(x) = ½ x (1 + erf(x / √2))`.
+    #[inline(always)]
+    pub(super) fn gelu_value(x: f32) -> f32 {
+        let tail = erfc_abs(x * std::f32::consts::FRAC_1_SQRT_2);
+        // 1 + erf(z) is 2 − erfc(z) for z ≥ 0 and erfc(−z) below.
+        let one_plus_erf = if x >= 0.0 { 2.0 - tail } else { tail };
+        0.5 * x * one_plus_erf
+    }
+
+    /// `d/dx [x · Φ(x)] = Φ(x) + x · φ(x)`, with `φ(x) = e^{−x²/2} / √(2π)`.
+    #[inline(always)]
+    pub(super) fn gelu_derivative(x: f32) -> f32 {
+        const FRAC_1_SQRT_2PI: f32 = 0.398_942_3;
+        let tail = erfc_abs(x * std::f32::consts::FRAC_1_SQRT_2);
+        let cdf = if x >= 0.0 {
+            1.0 - 0.5 * tail
+        } else {
+            0.5 * tail
+        };
+        cdf + x * FRAC_1_SQRT_2PI * exp(-0.5 * x * x)
+    }
+
+    /// Elements per rayon task: large enough that the split costs nothing next to the work.
+    pub(super) const CHUNK: usize = 16 * 1024;
+
+    /// GELU of every value, across rayon's pool.
+    pub(super) fn gelu_values(x: &[f32]) -> Vec<f32> {
+        use rayon::prelude::*;
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(CHUNK)
+            .zip(x.par_chunks(CHUNK))
+            .for_each(|(o, x)| {
+                for (o, &x) in o.iter_mut().zip(x) {
+                    *o = gelu_value(x);
+                }
+            });
+        out
+    }
+
+    /// `g · gelu'(x)` for every value, across rayon's pool.
+    pub(super) fn gelu_grad_values(x: &[f32], g: &[f32]) -> Vec<f32> {
+        use rayon::prelude::*;
+        assert_eq!(x.len(), g.len(), "gelu backward: gradient of another shape");
+        let mut out = vec![0f32; x.len()];
+        out.par_chunks_mut(CHUNK)
+            .zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
+            .for_each(|(o, (x, g))| {
+                for ((o, &x), &g) in o.iter_mut().zip(x).zip(g) {
+                    *o = g * gelu_derivative(x);
+                }
+            });
+        out
+    }
 }
 
 #[cfg(not(feature = "flex"))]
@@ -126,7 +122,7 @@ mod flex {
     use burn::backend::{Autodiff, Backend, Dispatch, Flex, backend_extension};
     use burn::prelude::*;
 
-    use crate::slices::{dims, on_flex, values};
+    use crate::slices::{dims, on_flex, tensor, values};
 
     #[backend_extension(Flex, Autodiff)]
     pub trait FusedGelu: Backend {
@@ -135,12 +131,7 @@ mod flex {
     }
 
     fn forward(x: &FlexTensor) -> FlexTensor {
-        let shape = dims(x);
-        tensor_of_shape(super::gelu_values(&values(x)), shape)
-    }
-
-    fn tensor_of_shape(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
-        FlexTensor::from_data(burn::tensor::TensorData::new(values, shape))
+        tensor(super::arithmetic::gelu_values(&values(x)), dims(x))
     }
 
     impl FusedGelu for Flex {
@@ -160,8 +151,8 @@ mod flex {
             let [x_node] = ops.parents;
             let grad = grads.consume::<Flex>(&ops.node);
             if let Some(node) = x_node {
-                let dx = super::gelu_grad_values(&values(&ops.state), &values(&grad));
-                grads.register::<Flex>(node.id, tensor_of_shape(dx, dims(&ops.state)));
+                let dx = super::arithmetic::gelu_grad_values(&values(&ops.state), &values(&grad));
+                grads.register::<Flex>(node.id, tensor(dx, dims(&ops.state)));
             }
         }
     }
@@ -191,6 +182,7 @@ mod flex {
 
 #[cfg(all(test, feature = "flex"))]
 mod tests {
+    use super::arithmetic::*;
     use super::*;
 
     /// erf in f64: its Taylor series below |z| = 3 (terms fall below 1e-17 of the sum; the
@@ -255,7 +247,7 @@ mod tests {
     }
 
     #[test]
-    fn the_flex_op_equals_burn_s_gelu_and_the_values_in_any_order_of_chunks() {
+    fn the_flex_op_equals_burn_s_gelu_and_the_scalar_function_across_chunks() {
         let device = Device::flex();
         // More than three chunks, shaped [rows, 7] (the op keeps any shape).
         let rows = 3 * CHUNK / 7 + 5;

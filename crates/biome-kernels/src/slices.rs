@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use burn::backend::DispatchDevice;
 use burn::backend::flex::FlexTensor;
 use burn::prelude::*;
-use burn::tensor::{DType, TensorData};
+use burn::tensor::{DType, Shape, TensorData};
 
 /// Whether a fused op can take `x`: an f32 tensor on the flex device.
 pub(crate) fn on_flex<const D: usize>(x: &Tensor<D>) -> bool {
@@ -21,8 +21,8 @@ pub(crate) fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
     }
 }
 
-/// A flex tensor owning `values`.
-pub(crate) fn tensor<const D: usize>(values: Vec<f32>, shape: [usize; D]) -> FlexTensor {
+/// A flex tensor owning `values`, of `shape` (an array, or the `Vec` that [`dims`] gives).
+pub(crate) fn tensor(values: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(values, shape))
 }
 
