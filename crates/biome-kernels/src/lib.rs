@@ -14,6 +14,8 @@
 //! | [`cnn::masked_cnn_max`] | masked n-gram CNN with max pooling | windows only where real tokens are |
 //! | [`lookup::padded_lookup`] | embedding lookup without autodiff, zero at padding | one write per row |
 //! | [`gelu::gelu`] | exact (erf) GELU | one vectorised pass, one for its backward |
+//! | [`softmax::scaled_softmax_with_key_bias`] | the attention softmax with its scale and key mask | one pass per row of keys, one for its backward |
+//! | [`layer_norm::layer_norm`] | LayerNorm over the last dimension | one pass per row, one for its backward |
 //! | [`adam::step`] | one Adam / AMSGrad update of a parameter | one in-place pass |
 //! | [`dot_products::dot_products`] | every row of one matrix with every row of another (slices, no tensors; biome-resolve's neighbour search) | one GEMM |
 //! | [`cube::lstm_cell`] | one masked LSTM step after its recurrent product, on the cube (wgpu) backends | one CubeCL kernel, forward and backward (`wgpu` feature) |
@@ -30,6 +32,8 @@
 #[cfg(feature = "flex")]
 mod gemm;
 #[cfg(feature = "flex")]
+mod row_reductions;
+#[cfg(feature = "flex")]
 mod slices;
 
 pub mod adam;
@@ -40,8 +44,10 @@ pub mod cube;
 pub mod dot_products;
 pub mod gelu;
 pub mod host_reads;
+pub mod layer_norm;
 pub mod lookup;
 pub mod policy;
 pub mod recurrence;
+pub mod softmax;
 
 pub use policy::{FusedOp, composed_only, with_fused_ops};

@@ -2,7 +2,8 @@
 //!
 //! By default every fused op runs wherever it can. The environment switches one off for a
 //! whole process (`BIOME_FUSED_RNN=0`, `BIOME_FUSED_CNN=0`, `BIOME_FUSED_LOOKUP=0`,
-//! `BIOME_FUSED_ADAM=0`, `BIOME_FUSED_CUBE_RNN=0`, `BIOME_FUSED_GELU=0`: A/B measurements, or an escape hatch); they are read once, the first
+//! `BIOME_FUSED_ADAM=0`, `BIOME_FUSED_CUBE_RNN=0`, `BIOME_FUSED_GELU=0`,
+//! `BIOME_FUSED_SOFTMAX=0`, `BIOME_FUSED_LAYER_NORM=0`: A/B measurements, or an escape hatch); they are read once, the first
 //! time any op asks. [`with_fused_ops`] and [`composed_only`] override them for the calls made
 //! inside a closure on the calling thread, which is where every entry point of this crate
 //! decides (the fused ops may then use other threads themselves): tests compare the two paths
@@ -27,17 +28,24 @@ pub enum FusedOp {
     CubeRecurrence,
     /// The exact GELU, forward and backward ([`crate::gelu`]).
     Gelu,
+    /// The attention softmax with its scale and key mask, forward and backward
+    /// ([`crate::softmax`]).
+    Softmax,
+    /// LayerNorm, forward and backward ([`crate::layer_norm`]).
+    LayerNorm,
 }
 
 impl FusedOp {
     /// Every fused op.
-    pub const ALL: [FusedOp; 6] = [
+    pub const ALL: [FusedOp; 8] = [
         Self::Recurrence,
         Self::Cnn,
         Self::Lookup,
         Self::Adam,
         Self::CubeRecurrence,
         Self::Gelu,
+        Self::Softmax,
+        Self::LayerNorm,
     ];
 
     /// The environment variable that switches the op off when it is `0`.
@@ -49,6 +57,8 @@ impl FusedOp {
             Self::Adam => "BIOME_FUSED_ADAM",
             Self::CubeRecurrence => "BIOME_FUSED_CUBE_RNN",
             Self::Gelu => "BIOME_FUSED_GELU",
+            Self::Softmax => "BIOME_FUSED_SOFTMAX",
+            Self::LayerNorm => "BIOME_FUSED_LAYER_NORM",
         }
     }
 
@@ -57,7 +67,7 @@ impl FusedOp {
     }
 }
 
-/// A set of fused ops, as bits.
+/// A set of fused ops, as bits (eight ops fill it: widen it for a ninth).
 type OpSet = u8;
 
 fn set_of(ops: &[FusedOp]) -> OpSet {

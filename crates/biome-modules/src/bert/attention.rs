@@ -1,11 +1,13 @@
 //! BERT self-attention with its output projection and post-LayerNorm residual (Hugging Face's
 //! `BertAttention` = `BertSelfAttention` + `BertSelfOutput`).
 
+use biome_kernels::softmax::scaled_softmax_with_key_bias;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
 use super::config::BertConfig;
+use super::layer_norm::normalize;
 use super::rows::linear_rows;
 use super::weights::{WeightSource, layer_norm, linear};
 use crate::error::ModuleError;
@@ -43,6 +45,8 @@ pub struct BertAttention {
     pub output_dropout: Dropout,
     /// Number of heads.
     pub heads: usize,
+    /// The LayerNorm's epsilon (`layer_norm_eps`).
+    pub layer_norm_eps: f64,
 }
 
 impl BertAttention {
@@ -69,6 +73,7 @@ impl BertAttention {
             attention_dropout: DropoutConfig::new(config.attention_probs_dropout_prob).init(),
             output_dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
             heads: config.num_attention_heads,
+            layer_norm_eps: config.layer_norm_eps,
         })
     }
 
@@ -87,12 +92,15 @@ impl BertAttention {
         let q = self.split_heads(linear_rows(&self.query, x.clone()));
         let k = self.split_heads(linear_rows(&self.key, x.clone()));
         let v = self.split_heads(linear_rows(&self.value, x.clone()));
-        let scores = q.matmul(k.swap_dims(2, 3)) * scale + key_bias;
-        let weights = self.attention_dropout.forward(softmax(scores, 3));
+        let scores = q.matmul(k.swap_dims(2, 3));
+        // One pass (and one for its backward) on flex; the three composed ops elsewhere.
+        let weights = scaled_softmax_with_key_bias(&scores, scale as f32, &key_bias)
+            .unwrap_or_else(|| softmax(scores * scale + key_bias, 3));
+        let weights = self.attention_dropout.forward(weights);
         let context = weights.matmul(v).swap_dims(1, 2).reshape([b, t, h]);
         let projected = self
             .output_dropout
             .forward(linear_rows(&self.output, context));
-        self.output_layer_norm.forward(projected + x)
+        normalize(&self.output_layer_norm, self.layer_norm_eps, projected + x)
     }
 }

@@ -4,6 +4,7 @@ use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm};
 use burn::prelude::*;
 
 use super::config::BertConfig;
+use super::layer_norm::normalize;
 use super::weights::{WeightSource, embedding, layer_norm};
 use crate::error::ModuleError;
 
@@ -20,6 +21,8 @@ pub struct BertEmbeddings {
     pub layer_norm: LayerNorm,
     /// Dropout while training.
     pub dropout: Dropout,
+    /// The LayerNorm's epsilon (`layer_norm_eps`).
+    pub layer_norm_eps: f64,
 }
 
 impl BertEmbeddings {
@@ -51,6 +54,7 @@ impl BertEmbeddings {
             )?,
             layer_norm: layer_norm(src, "embeddings.LayerNorm", h, config.layer_norm_eps)?,
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+            layer_norm_eps: config.layer_norm_eps,
         })
     }
 
@@ -71,6 +75,7 @@ impl BertEmbeddings {
         let x = self.word_embeddings.forward(ids)
             + self.token_type_embeddings.forward(type_ids)
             + positions.slice(0..t).unsqueeze_dim::<3>(0);
-        self.dropout.forward(self.layer_norm.forward(x))
+        self.dropout
+            .forward(normalize(&self.layer_norm, self.layer_norm_eps, x))
     }
 }

@@ -6,6 +6,7 @@ use burn::prelude::*;
 
 use super::attention::BertAttention;
 use super::config::BertConfig;
+use super::layer_norm::normalize;
 use super::rows::linear_rows;
 use super::weights::{WeightSource, layer_norm, linear};
 use crate::activation::gelu_erf;
@@ -24,6 +25,8 @@ pub struct BertLayer {
     pub output_layer_norm: LayerNorm,
     /// Dropout on the feed-forward output while training.
     pub dropout: Dropout,
+    /// The LayerNorm's epsilon (`layer_norm_eps`).
+    pub layer_norm_eps: f64,
 }
 
 impl BertLayer {
@@ -48,6 +51,7 @@ impl BertLayer {
                 config.layer_norm_eps,
             )?,
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+            layer_norm_eps: config.layer_norm_eps,
         })
     }
 
@@ -57,6 +61,6 @@ impl BertLayer {
         let a = self.attention.forward(x, key_bias);
         let inner = gelu_erf(linear_rows(&self.intermediate, a.clone()));
         let out = self.dropout.forward(linear_rows(&self.output, inner));
-        self.output_layer_norm.forward(out + a)
+        normalize(&self.output_layer_norm, self.layer_norm_eps, out + a)
     }
 }

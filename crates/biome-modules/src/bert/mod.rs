@@ -10,7 +10,8 @@
 //! - [`Bert::forward`]`(ids, type_ids, mask) -> [B, T, H]`: the last hidden state.
 //!
 //! The computation is Hugging Face's `BertModel` (eager attention, exact erf GELU,
-//! post-LayerNorm layers), written in plain tensor ops so it runs on every backend. Parameter
+//! post-LayerNorm layers), written in plain tensor ops so it runs on every backend; on flex the
+//! GELU, the attention softmax and the LayerNorms ask biome-kernels' fused ops first. Parameter
 //! paths follow Hugging Face's names (`embeddings.word_embeddings`, `encoder.layer.0.attention.
 //! query`, ...), so parameter-group regexes written for Hugging Face models match.
 
@@ -18,6 +19,7 @@ mod attention;
 mod config;
 mod embeddings;
 mod layer;
+mod layer_norm;
 mod load;
 mod model;
 mod rows;
@@ -30,6 +32,7 @@ pub use attention::{BertAttention, PADDED_KEY_SCORE, key_bias};
 pub use config::BertConfig;
 pub use embeddings::BertEmbeddings;
 pub use layer::BertLayer;
+pub use layer_norm::normalize;
 pub use load::{CONFIG_FILE, WEIGHTS_FILE, load_bert};
 pub use model::{Bert, BertEncoder};
 pub use rows::linear_rows;
