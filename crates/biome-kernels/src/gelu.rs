@@ -72,35 +72,22 @@ mod arithmetic {
     /// Elements per rayon task: large enough that the split costs nothing next to the work.
     pub(super) const CHUNK: usize = 16 * 1024;
 
-    /// `o = gelu(x)` over one chunk.
-    #[inline(always)]
-    fn gelu_chunk(o: &mut [f32], x: &[f32]) {
-        for (o, &x) in o.iter_mut().zip(x) {
-            *o = gelu_value(x);
+    with_avx2_build! {
+        /// `o = gelu(x)` over one chunk.
+        fn gelu_chunk(o: &mut [f32], x: &[f32]) {
+            for (o, &x) in o.iter_mut().zip(x) {
+                *o = gelu_value(x);
+            }
         }
     }
 
-    /// `o = g · gelu'(x)` over one chunk.
-    #[inline(always)]
-    fn gelu_grad_chunk(o: &mut [f32], x: &[f32], g: &[f32]) {
-        for ((o, &x), &g) in o.iter_mut().zip(x).zip(g) {
-            *o = g * gelu_derivative(x);
+    with_avx2_build! {
+        /// `o = g · gelu'(x)` over one chunk.
+        fn gelu_grad_chunk(o: &mut [f32], x: &[f32], g: &[f32]) {
+            for ((o, &x), &g) in o.iter_mut().zip(x).zip(g) {
+                *o = g * gelu_derivative(x);
+            }
         }
-    }
-
-    /// [`gelu_chunk`] compiled for AVX2 + FMA. LLVM does not contract `a·b + c` into an FMA
-    /// without fast-math, so the values are bit for bit the baseline build's.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn gelu_chunk_avx2(o: &mut [f32], x: &[f32]) {
-        gelu_chunk(o, x);
-    }
-
-    /// [`gelu_grad_chunk`] compiled for AVX2 + FMA.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn gelu_grad_chunk_avx2(o: &mut [f32], x: &[f32], g: &[f32]) {
-        gelu_grad_chunk(o, x, g);
     }
 
     /// GELU of every value, across rayon's pool.
@@ -109,15 +96,7 @@ mod arithmetic {
         let mut out = vec![0f32; x.len()];
         out.par_chunks_mut(CHUNK)
             .zip(x.par_chunks(CHUNK))
-            .for_each(|(o, x)| {
-                #[cfg(target_arch = "x86_64")]
-                if crate::recurrence::activation::has_avx2_fma() {
-                    // SAFETY: the CPU has the features the function is compiled for (checked).
-                    unsafe { gelu_chunk_avx2(o, x) };
-                    return;
-                }
-                gelu_chunk(o, x);
-            });
+            .for_each(|(o, x)| gelu_chunk(o, x));
         out
     }
 
@@ -128,15 +107,7 @@ mod arithmetic {
         let mut out = vec![0f32; x.len()];
         out.par_chunks_mut(CHUNK)
             .zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
-            .for_each(|(o, (x, g))| {
-                #[cfg(target_arch = "x86_64")]
-                if crate::recurrence::activation::has_avx2_fma() {
-                    // SAFETY: the CPU has the features the function is compiled for (checked).
-                    unsafe { gelu_grad_chunk_avx2(o, x, g) };
-                    return;
-                }
-                gelu_grad_chunk(o, x, g);
-            });
+            .for_each(|(o, (x, g))| gelu_grad_chunk(o, x, g));
         out
     }
 }

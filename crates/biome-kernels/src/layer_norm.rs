@@ -69,30 +69,44 @@ mod arithmetic {
             .zip(inverse_std.par_chunks_mut(per_task))
             .zip(x.par_chunks(per_task * d))
             .for_each(|(((out, normalized), inverse_std), x)| {
-                let rows = out
-                    .chunks_mut(d)
-                    .zip(normalized.chunks_mut(d))
-                    .zip(inverse_std.iter_mut())
-                    .zip(x.chunks(d));
-                for (((out, xhat), r), x) in rows {
-                    let mean = sum_of(x) / d as f32;
-                    for (c, &x) in xhat.iter_mut().zip(x) {
-                        *c = x - mean;
-                    }
-                    // Two passes (centre, then square): no cancellation of E[x²] − μ².
-                    *r = 1.0 / (dot(xhat, xhat) / d as f32 + epsilon).sqrt();
-                    for (((o, c), &g), &b) in
-                        out.iter_mut().zip(xhat.iter_mut()).zip(gamma).zip(beta)
-                    {
-                        *c *= *r;
-                        *o = *c * g + b;
-                    }
-                }
+                forward_rows(out, normalized, inverse_std, x, gamma, beta, epsilon);
             });
         Normalized {
             out,
             normalized,
             inverse_std,
+        }
+    }
+
+    with_avx2_build! {
+        /// Whole rows of `x` into `out`, `x̂` and `r`.
+        fn forward_rows(
+            out: &mut [f32],
+            normalized: &mut [f32],
+            inverse_std: &mut [f32],
+            x: &[f32],
+            gamma: &[f32],
+            beta: &[f32],
+            epsilon: f32,
+        ) {
+            let d = gamma.len();
+            let rows = out
+                .chunks_mut(d)
+                .zip(normalized.chunks_mut(d))
+                .zip(inverse_std.iter_mut())
+                .zip(x.chunks(d));
+            for (((out, xhat), r), x) in rows {
+                let mean = sum_of(x) / d as f32;
+                for (c, &x) in xhat.iter_mut().zip(x) {
+                    *c = x - mean;
+                }
+                // Two passes (centre, then square): no cancellation of E[x²] − μ².
+                *r = 1.0 / (dot(xhat, xhat) / d as f32 + epsilon).sqrt();
+                for (((o, c), &g), &b) in out.iter_mut().zip(xhat.iter_mut()).zip(gamma).zip(beta) {
+                    *c *= *r;
+                    *o = *c * g + b;
+                }
+            }
         }
     }
 
@@ -121,27 +135,7 @@ mod arithmetic {
             .zip(g.par_chunks(per_task * d))
             .map(|(((dx, xhat), inverse_std), g)| {
                 let (mut d_gamma, mut d_beta) = zeros();
-                let mut scaled = vec![0f32; d];
-                let rows = dx
-                    .chunks_mut(d)
-                    .zip(xhat.chunks(d))
-                    .zip(inverse_std)
-                    .zip(g.chunks(d));
-                for (((dx, xhat), &r), g) in rows {
-                    for (((s, &g), &gm), db) in scaled.iter_mut().zip(g).zip(gamma).zip(&mut d_beta)
-                    {
-                        *s = g * gm;
-                        *db += g;
-                    }
-                    for ((dg, &g), &x) in d_gamma.iter_mut().zip(g).zip(xhat) {
-                        *dg += g * x;
-                    }
-                    let mean_scaled = sum_of(&scaled) / d as f32;
-                    let mean_scaled_x = dot(&scaled, xhat) / d as f32;
-                    for ((dx, &s), &x) in dx.iter_mut().zip(&scaled).zip(xhat) {
-                        *dx = r * (s - mean_scaled - x * mean_scaled_x);
-                    }
-                }
+                backward_rows(dx, &mut d_gamma, &mut d_beta, xhat, inverse_std, gamma, g);
                 (d_gamma, d_beta)
             })
             .reduce(zeros, |(mut ga, mut ba), (gb, bb)| {
@@ -150,6 +144,37 @@ mod arithmetic {
                 (ga, ba)
             });
         (dx, d_gamma, d_beta)
+    }
+
+    with_avx2_build! {
+        /// Whole rows: `dx` written, `dγ` and `dβ` added to.
+        fn backward_rows(
+            dx: &mut [f32],
+            d_gamma: &mut [f32],
+            d_beta: &mut [f32],
+            normalized: &[f32],
+            inverse_std: &[f32],
+            gamma: &[f32],
+            g: &[f32],
+        ) {
+            let d = gamma.len();
+            let mut scaled = vec![0f32; d];
+            let rows = dx.chunks_mut(d).zip(normalized.chunks(d)).zip(inverse_std).zip(g.chunks(d));
+            for (((dx, xhat), &r), g) in rows {
+                for (((s, &g), &gm), db) in scaled.iter_mut().zip(g).zip(gamma).zip(d_beta.iter_mut()) {
+                    *s = g * gm;
+                    *db += g;
+                }
+                for ((dg, &g), &x) in d_gamma.iter_mut().zip(g).zip(xhat) {
+                    *dg += g * x;
+                }
+                let mean_scaled = sum_of(&scaled) / d as f32;
+                let mean_scaled_x = dot(&scaled, xhat) / d as f32;
+                for ((dx, &s), &x) in dx.iter_mut().zip(&scaled).zip(xhat) {
+                    *dx = r * (s - mean_scaled - x * mean_scaled_x);
+                }
+            }
+        }
     }
 }
 

@@ -29,6 +29,11 @@
 //! [`host_reads`] counts every read of a tensor back to the host that the model and trainer
 //! code makes (a host synchronisation on a GPU), by site, for `biome-bench --count`.
 
+// First: its macro is used by the modules below.
+#[cfg(feature = "flex")]
+#[macro_use]
+mod simd_builds;
+
 #[cfg(feature = "flex")]
 mod gemm;
 #[cfg(feature = "flex")]

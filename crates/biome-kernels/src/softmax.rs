@@ -88,16 +88,30 @@ mod arithmetic {
             .zip(scores.par_chunks(per_task * k))
             .enumerate()
             .for_each(|(task, (out, scores))| {
-                for (i, (o, s)) in out.chunks_mut(k).zip(scores.chunks(k)).enumerate() {
-                    let row = task * per_task + i;
-                    let b = &bias[(row / rows.rows_per_bias) * k..][..k];
-                    for ((o, &s), &b) in o.iter_mut().zip(s).zip(b) {
-                        *o = scale * s + b;
-                    }
-                    softmax_in_place(o);
-                }
+                forward_rows(out, scores, bias, task * per_task, scale, rows);
             });
         out
+    }
+
+    with_avx2_build! {
+        /// The rows of `scores` from row `first` on, into `out`.
+        fn forward_rows(
+            out: &mut [f32],
+            scores: &[f32],
+            bias: &[f32],
+            first: usize,
+            scale: f32,
+            rows: Rows,
+        ) {
+            let k = rows.keys;
+            for (i, (o, s)) in out.chunks_mut(k).zip(scores.chunks(k)).enumerate() {
+                let b = &bias[((first + i) / rows.rows_per_bias) * k..][..k];
+                for ((o, &s), &b) in o.iter_mut().zip(s).zip(b) {
+                    *o = scale * s + b;
+                }
+                softmax_in_place(o);
+            }
+        }
     }
 
     /// `scale · y ⊙ (g − Σ_k g_k y_k)` of every row: the gradient of the scores.
@@ -116,15 +130,20 @@ mod arithmetic {
         let per_task = rows.per_task();
         out.par_chunks_mut(per_task * k)
             .zip(y.par_chunks(per_task * k).zip(g.par_chunks(per_task * k)))
-            .for_each(|(out, (y, g))| {
-                for ((o, y), g) in out.chunks_mut(k).zip(y.chunks(k)).zip(g.chunks(k)) {
-                    let dot = dot(y, g);
-                    for ((o, &y), &g) in o.iter_mut().zip(y).zip(g) {
-                        *o = scale * y * (g - dot);
-                    }
-                }
-            });
+            .for_each(|(out, (y, g))| backward_rows(out, y, g, scale, k));
         out
+    }
+
+    with_avx2_build! {
+        /// The gradient of whole rows of `keys` values, into `out`.
+        fn backward_rows(out: &mut [f32], y: &[f32], g: &[f32], scale: f32, keys: usize) {
+            for ((o, y), g) in out.chunks_mut(keys).zip(y.chunks(keys)).zip(g.chunks(keys)) {
+                let dot = dot(y, g);
+                for ((o, &y), &g) in o.iter_mut().zip(y).zip(g) {
+                    *o = scale * y * (g - dot);
+                }
+            }
+        }
     }
 }
 

@@ -39,14 +39,6 @@ pub(crate) fn exp(x: f32) -> f32 {
     p * scale
 }
 
-/// Whether this CPU runs AVX2 with FMA (then the GELU loops take their AVX2 builds: 8 lanes
-/// instead of the baseline x86-64 target's SSE2 4).
-#[cfg(target_arch = "x86_64")]
-pub(crate) fn has_avx2_fma() -> bool {
-    // std caches the CPUID answer: this is an atomic load.
-    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-}
-
 /// Whether this CPU runs AVX-512 (then the gate loops take their AVX-512 builds).
 #[cfg(target_arch = "x86_64")]
 pub(crate) fn has_avx512() -> bool {
