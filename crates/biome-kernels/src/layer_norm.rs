@@ -14,8 +14,8 @@ use crate::policy::{FusedOp, is_enabled};
 
 /// `(x − μ) / √(σ² + ε) · γ + β` over the last dimension of `x` (`σ²` the biased variance, as
 /// burn and PyTorch compute it), with or without autodiff; `None` where the composed path must
-/// run: not f32 tensors on flex, `γ` or `β` not as long as that dimension, or the op switched
-/// off ([`FusedOp::LayerNorm`]).
+/// run: not f32 tensors on flex, an empty last dimension, `γ` or `β` not as long as it, or the
+/// op switched off ([`FusedOp::LayerNorm`]).
 pub fn layer_norm<const D: usize>(
     x: &Tensor<D>,
     gamma: &Tensor<1>,
@@ -23,7 +23,11 @@ pub fn layer_norm<const D: usize>(
     epsilon: f64,
 ) -> Option<Tensor<D>> {
     let width = x.dims()[D - 1];
-    if !is_enabled(FusedOp::LayerNorm) || gamma.dims() != [width] || beta.dims() != [width] {
+    if !is_enabled(FusedOp::LayerNorm)
+        || width == 0
+        || gamma.dims() != [width]
+        || beta.dims() != [width]
+    {
         return None;
     }
     flex::layer_norm(x, gamma, beta, epsilon as f32)
@@ -499,6 +503,9 @@ mod tests {
         assert!(layer_norm(&x, &four, &five, 1e-5).is_none());
         assert!(layer_norm(&x, &five, &four, 1e-5).is_none());
         assert!(layer_norm(&x, &five, &five, 1e-5).is_some());
+        let empty = Tensor::<2>::zeros([4, 0], &device);
+        let none = Tensor::<1>::zeros([0], &device);
+        assert!(layer_norm(&empty, &none, &none, 1e-5).is_none());
         crate::composed_only(|| assert!(layer_norm(&x, &five, &five, 1e-5).is_none()));
     }
 }
