@@ -36,15 +36,7 @@ pub fn layer_norm<const D: usize>(
 /// The arithmetic on slices (flex only).
 #[cfg(feature = "flex")]
 mod arithmetic {
-    use crate::row_reductions::{dot, sum_of};
-
-    /// Values per rayon task: large enough that the split costs nothing next to the work.
-    const CHUNK: usize = 16 * 1024;
-
-    /// Whole rows of `width` values per rayon task (at least one).
-    fn rows_per_task(width: usize) -> usize {
-        (CHUNK / width.max(1)).max(1)
-    }
+    use crate::row_reductions::{dot, rows_per_task, sum_of};
 
     /// The forward's results: the output, and what the backward needs.
     pub(super) struct Normalized {

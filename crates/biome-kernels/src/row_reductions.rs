@@ -1,10 +1,18 @@
 //! Sums, maxima and dot products of one row of f32 values, written so that LLVM vectorises them:
 //! eight independent accumulators fit one SIMD register, where a single running `f32` sum or
 //! max is a serial chain that it may not reorder. Shared by the fused row ops (the attention
-//! softmax, LayerNorm).
+//! softmax, LayerNorm), with the rows per rayon task they split their rows into.
 
 /// Accumulators per reduction.
 const LANES: usize = 8;
+
+/// Values per rayon task of a row op: large enough that the split costs nothing next to the work.
+const VALUES_PER_TASK: usize = 16 * 1024;
+
+/// Whole rows of `width` values per rayon task (at least one).
+pub(crate) fn rows_per_task(width: usize) -> usize {
+    (VALUES_PER_TASK / width.max(1)).max(1)
+}
 
 /// `f(accumulators, chunk)` over `v` in chunks of [`LANES`], the tail padded with `fill`.
 #[inline(always)]

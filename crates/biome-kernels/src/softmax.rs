@@ -35,10 +35,7 @@ pub fn scaled_softmax_with_key_bias(
 #[cfg(feature = "flex")]
 mod arithmetic {
     use crate::recurrence::activation::exp;
-    use crate::row_reductions::{dot, max_of, sum_of};
-
-    /// Values per rayon task: large enough that the split costs nothing next to the work.
-    const CHUNK: usize = 16 * 1024;
+    use crate::row_reductions::{dot, max_of, rows_per_task, sum_of};
 
     /// How the rows of keys lie: `keys` values each, `rows_per_bias` consecutive rows (one
     /// batch row's heads × queries) sharing one row of the key bias.
@@ -46,13 +43,6 @@ mod arithmetic {
     pub(super) struct Rows {
         pub keys: usize,
         pub rows_per_bias: usize,
-    }
-
-    impl Rows {
-        /// Whole rows per rayon task (at least one).
-        fn per_task(self) -> usize {
-            (CHUNK / self.keys.max(1)).max(1)
-        }
     }
 
     /// Softmax of one row `v` in place (`v` holds the biased, scaled scores).
@@ -83,7 +73,7 @@ mod arithmetic {
         if k == 0 {
             return out;
         }
-        let per_task = rows.per_task();
+        let per_task = rows_per_task(k);
         out.par_chunks_mut(per_task * k)
             .zip(scores.par_chunks(per_task * k))
             .enumerate()
@@ -127,7 +117,7 @@ mod arithmetic {
         if k == 0 {
             return out;
         }
-        let per_task = rows.per_task();
+        let per_task = rows_per_task(k);
         out.par_chunks_mut(per_task * k)
             .zip(y.par_chunks(per_task * k).zip(g.par_chunks(per_task * k)))
             .for_each(|(out, (y, g))| backward_rows(out, y, g, scale, k));

@@ -108,13 +108,14 @@ fn profile(
     layers: usize,
     reps: usize,
 ) -> Vec<(&'static str, f64)> {
-    use biome_modules::bert::key_bias;
-    use burn::tensor::activation::softmax;
+    use biome_modules::bert::{key_bias, masked_softmax};
     let layer = &bert.encoder.layer[0];
     let att = &layer.attention;
     let x = bert.embeddings.forward(ids.clone(), ids.zeros_like());
     let [b, t, h] = x.dims();
     let heads = att.heads;
+    // The attention's own scale, 1/√(head size).
+    let scale = 1.0 / ((h / heads) as f64).sqrt();
     let split = |y: Tensor<3>| y.reshape([b, t, heads, h / heads]).swap_dims(1, 2);
     let q = split(linear_rows(&att.query, x.clone()));
     let k = split(linear_rows(&att.key, x.clone()));
@@ -148,10 +149,7 @@ fn profile(
         ),
         (
             "mask_softmax",
-            l * median_ms(reps, || {
-                biome_kernels::softmax::scaled_softmax_with_key_bias(&scores, 0.125, &bias)
-                    .unwrap_or_else(|| softmax(scores.clone() * 0.125 + bias.clone(), 3))
-            }),
+            l * median_ms(reps, || masked_softmax(scores.clone(), scale, bias.clone())),
         ),
         (
             "context_matmul",

@@ -25,6 +25,16 @@ pub fn key_bias(mask: Tensor<2, Bool>) -> Tensor<4> {
     (mask.bool_not().float() * PADDED_KEY_SCORE).reshape([b, 1, 1, t])
 }
 
+/// The attention weights: `softmax(scale · scores + key_bias)` over the keys. One pass (and one
+/// for its backward) on flex, biome-kernels' fused op; the three composed ops elsewhere.
+///
+/// - scores: `[B, heads, T, T]`; key_bias: `[B, 1, 1, T]` from [`key_bias`]
+/// - returns `[B, heads, T, T]`
+pub fn masked_softmax(scores: Tensor<4>, scale: f64, key_bias: Tensor<4>) -> Tensor<4> {
+    scaled_softmax_with_key_bias(&scores, scale as f32, &key_bias)
+        .unwrap_or_else(|| softmax(scores * scale + key_bias, 3))
+}
+
 /// Multi-head scaled dot-product self-attention, output projection, dropout, residual,
 /// LayerNorm.
 #[derive(Module, Debug)]
@@ -92,10 +102,7 @@ impl BertAttention {
         let q = self.split_heads(linear_rows(&self.query, x.clone()));
         let k = self.split_heads(linear_rows(&self.key, x.clone()));
         let v = self.split_heads(linear_rows(&self.value, x.clone()));
-        let scores = q.matmul(k.swap_dims(2, 3));
-        // One pass (and one for its backward) on flex; the three composed ops elsewhere.
-        let weights = scaled_softmax_with_key_bias(&scores, scale as f32, &key_bias)
-            .unwrap_or_else(|| softmax(scores * scale + key_bias, 3));
+        let weights = masked_softmax(q.matmul(k.swap_dims(2, 3)), scale, key_bias);
         let weights = self.attention_dropout.forward(weights);
         let context = weights.matmul(v).swap_dims(1, 2).reshape([b, t, h]);
         let projected = self

@@ -28,7 +28,7 @@ mod weights;
 #[cfg(test)]
 mod tests;
 
-pub use attention::{BertAttention, PADDED_KEY_SCORE, key_bias};
+pub use attention::{BertAttention, PADDED_KEY_SCORE, key_bias, masked_softmax};
 pub use config::BertConfig;
 pub use embeddings::BertEmbeddings;
 pub use layer::BertLayer;
