@@ -16,9 +16,27 @@ For each set, with the same pairs, epochs, batch size and learning rates on both
   F1-best threshold on the validation pairs. The untrained model's cosine (zero-shot) is
   reported too.
 
+- **word+character** (`--word-char`): this project's own best small models on the same
+  pairs, `examples/configs/febrl_multifield.json` and `febrl_text.json` (words and a character
+  CNN; per-field BiGRU over field vectors, or one BiGRU over the joined text), mapping swapped,
+  `--word-char-epochs` (default 20, patience 5: a few hundred pairs are few steps an epoch).
+
     HF_HUB_OFFLINE=1 /work/torchenv/bin/python benches/transformer/accuracy.py \\
-        --biome target/release/biome [--sets dedup_de,febrl] [--febrl-train 2000] \\
-        [--epochs N] [--out /tmp/accuracy] [--skip-anchor] [--skip-ours]
+        --biome target/release/biome [--sets dedup_de,febrl,dblp_acm,restaurants] \\
+        [--febrl-train 2000] [--epochs N] [--out /tmp/accuracy] [--skip-anchor] \\
+        [--skip-ours] [--word-char] [--em-datasets DIR]
+
+The textual sets (`dblp_acm`: DBLP–ACM paper pairs, `restaurants`: Fodor's–Zagat pairs) are
+the labelled pair files that the PyPI package `py_entitymatching` 0.4.2 ships (BSD-3; the data
+are the public Leipzig and RIDDLE benchmark sets). They are not in the repository; fetch them
+from the package registry once and point `--em-datasets` at the folder:
+
+    pip download --no-deps py_entitymatching==0.4.2 -d /tmp/em && tar xzf \\
+        /tmp/em/py-entitymatching-0.4.2.tar.gz -C /tmp/em
+    # --em-datasets /tmp/em/py-entitymatching-0.4.2/py_entitymatching/datasets (the default)
+
+Each is split at random (`--split-seed`, default 7) into 60 % training, 20 % validation and
+20 % test pairs.
 
 Needs torch and sentence-transformers in a venv outside the repo (`/work/torchenv`), and a
 release `biome` (`cargo build --release --bin biome`). 2 threads on both sides. Prints one JSON
@@ -44,6 +62,13 @@ THREADS = 2
 
 FEBRL_FIELDS = ["given_name", "surname", "street_number", "address_1", "address_2", "suburb",
                 "postcode", "state", "date_of_birth", "soc_sec_id"]
+# The textual sets: (file under --em-datasets, fields in record order, label column).
+EM_SETS = {
+    "dblp_acm": ("dblp_acm_demo_labels.csv", ["title", "authors", "venue", "year"], "gold"),
+    "restaurants": (os.path.join("end-to-end", "restaurants", "lbl_restnt_wf1.csv"),
+                    ["name", "addr", "city", "phone"], "gold"),
+}
+EM_DATASETS = "/tmp/em/py-entitymatching-0.4.2/py_entitymatching/datasets"
 DEDUP_DE_FIELDS = ["country", "gender", "firstname", "lastname", "street", "housenumber",
                    "zipcode", "city"]
 
@@ -58,6 +83,28 @@ def write_rows(path, rows, header):
         w = csv.DictWriter(f, fieldnames=header)
         w.writeheader()
         w.writerows(rows)
+
+
+def em_set(folder, name, seed):
+    """One of `EM_SETS` as pair rows in this project's layout (`record1_<field>`,
+    `record2_<field>`, `label` = duplicate / not_duplicate), split 60/20/20 at random."""
+    file, fields, gold = EM_SETS[name]
+    path = os.path.join(folder, file)
+    if not os.path.exists(path):
+        sys.exit(f"{path} not found: see this script's docstring (--em-datasets)")
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        raw = list(csv.DictReader(f))
+    rows = []
+    for r in raw:
+        # py_entitymatching names the two sides `ltable.x` / `ltable_x` by file.
+        side = lambda s, c: (r.get(f"{s}table.{c}") or r.get(f"{s}table_{c}") or "").strip()
+        row = {f"record1_{c}": side("l", c) for c in fields}
+        row.update({f"record2_{c}": side("r", c) for c in fields})
+        row["label"] = "duplicate" if r[gold].strip() == "1" else "not_duplicate"
+        rows.append(row)
+    random.Random(seed).shuffle(rows)
+    a, b = int(0.6 * len(rows)), int(0.8 * len(rows))
+    return rows[:a], rows[a:b], rows[b:], fields, "label"
 
 
 def sample(rows, n, seed):
@@ -83,8 +130,10 @@ def sets(args, work):
             valid = sample(read_rows(os.path.join(DATA, "febrl.valid.csv")), args.febrl_valid, 2)
             test = sample(read_rows(os.path.join(DATA, "febrl.test.csv")), args.febrl_test, 3)
             fields, label = FEBRL_FIELDS, "label"
+        elif name in EM_SETS:
+            train, valid, test, fields, label = em_set(args.em_datasets, name, args.split_seed)
         else:
-            sys.exit(f"unknown set {name!r} (dedup_de, febrl)")
+            sys.exit(f"unknown set {name!r} (dedup_de, febrl, {', '.join(EM_SETS)})")
         paths = []
         for part, rows in (("train", train), ("valid", valid), ("test", test)):
             p = os.path.join(work, f"{name}.{part}.csv")
@@ -116,14 +165,55 @@ def best_threshold(scores, positive):
 
 # ----------------------------------------------------------------------------------- ours
 
-def ours(args, name, train, valid, test, fields, label, work):
-    with open(os.path.join(ROOT, "examples", "configs", "minilm_pairs.json")) as f:
+def train_and_evaluate(args, config, tag, train, valid, test, work):
+    """`biome train` with `config`, then `biome evaluate` on the test pairs: (metrics, train s)."""
+    cfg = os.path.join(work, f"{tag}.json")
+    with open(cfg, "w") as f:
+        json.dump(config, f, indent=1)
+    model = os.path.join(work, f"{tag}.model")
+    subprocess.run(["rm", "-rf", model], check=True)
+    env = dict(os.environ, RAYON_NUM_THREADS=str(THREADS))
+    t0 = time.time()
+    subprocess.run([args.biome, "train", "--config", cfg, "--train", train, "--validation",
+                    valid, "--output", model], check=True, env=env, cwd=ROOT)
+    train_s = time.time() - t0
+    res = subprocess.run([args.biome, "evaluate", "--model", model, "--data", test],
+                         check=True, env=env, cwd=ROOT, capture_output=True, text=True)
+    return json.loads(res.stdout.strip().splitlines()[-1]), train_s
+
+
+def shipped_config(file, fields, label):
+    """An `examples/configs` file with only its data mapping swapped for the set's columns."""
+    with open(os.path.join(ROOT, "examples", "configs", file)) as f:
         config = json.load(f)
     config["data"]["mapping"] = {
         "label": label,
         "record1": [f"record1_{c}" for c in fields],
         "record2": [f"record2_{c}" for c in fields],
     }
+    return config
+
+
+def word_char(args, name, train, valid, test, fields, label, work):
+    """The project's word+character configs on the same pairs, more epochs (see the docstring)."""
+    out = {}
+    for file in ("febrl_multifield.json", "febrl_text.json"):
+        config = shipped_config(file, fields, label)
+        config["trainer"]["num_epochs"] = args.word_char_epochs
+        config["trainer"]["patience"] = 5
+        metrics, train_s = train_and_evaluate(args, config, f"{name}.{file[:-5]}", train,
+                                              valid, test, work)
+        out[file[:-5]] = {
+            "argmax_f1": metrics.get("duplicate/f1"),
+            "stored_threshold_f1": metrics.get("duplicate/stored_threshold_f1"),
+            "train_s": round(train_s, 1),
+            "epochs": args.word_char_epochs,
+        }
+    return out
+
+
+def ours(args, name, train, valid, test, fields, label, work):
+    config = shipped_config("minilm_pairs.json", fields, label)
     config["model"]["text_field_embedder"]["transformer"]["model_name"] = MODEL
     if args.epochs:
         config["trainer"]["num_epochs"] = args.epochs
@@ -134,19 +224,10 @@ def ours(args, name, train, valid, test, fields, label, work):
         config["model"]["pair_combination"] = "cosine"
     if args.no_hard_negatives:
         config["model"].pop("hard_negatives", None)
-    cfg = os.path.join(work, f"{name}.ours.json")
-    with open(cfg, "w") as f:
-        json.dump(config, f, indent=1)
-    model = os.path.join(work, f"{name}.ours.model")
-    subprocess.run(["rm", "-rf", model], check=True)
-    env = dict(os.environ, RAYON_NUM_THREADS=str(THREADS))
-    t0 = time.time()
-    subprocess.run([args.biome, "train", "--config", cfg, "--train", train, "--validation",
-                    valid, "--output", model], check=True, env=env, cwd=ROOT)
-    train_s = time.time() - t0
-    res = subprocess.run([args.biome, "evaluate", "--model", model, "--data", test],
-                         check=True, env=env, cwd=ROOT, capture_output=True, text=True)
-    metrics = json.loads(res.stdout.strip().splitlines()[-1])
+    if args.max_length:
+        config["model"]["text_field_embedder"]["transformer"]["max_length"] = args.max_length
+    metrics, train_s = train_and_evaluate(args, config, f"{name}.ours", train, valid, test,
+                                          work)
     return {
         "argmax_f1": metrics.get("duplicate/f1"),
         "stored_threshold_f1": metrics.get("duplicate/stored_threshold_f1"),
@@ -155,6 +236,7 @@ def ours(args, name, train, valid, test, fields, label, work):
         "multifield": "multifield_seq2vec_encoder" in config["model"],
         "pair_combination": config["model"]["pair_combination"],
         "hard_negatives": "hard_negatives" in config["model"],
+        "max_length": config["model"]["text_field_embedder"]["transformer"]["max_length"],
     }
 
 
@@ -174,7 +256,8 @@ def anchor(args, name, train, valid, test, fields, label, config):
     trainer = config["trainer"]
     epochs = args.epochs or trainer["num_epochs"]
     batch = trainer["batch_size"]
-    max_length = config["model"]["text_field_embedder"]["transformer"]["max_length"]
+    max_length = (args.max_length
+                  or config["model"]["text_field_embedder"]["transformer"]["max_length"])
 
     def cosines(model, pairs):
         a = model.encode([p[0] for p in pairs], batch_size=64, convert_to_tensor=True)
@@ -237,6 +320,15 @@ def anchor(args, name, train, valid, test, fields, label, config):
     }
 
 
+def word_char_cell(runs):
+    """The word+character config with the best argmax F1, as `argmax / stored (config)`."""
+    if not runs:
+        return "—"
+    name, best = max(runs.items(), key=lambda kv: kv[1]["argmax_f1"] or 0.0)
+    fmt = lambda v: "—" if v is None else f"{v:.4f}"
+    return f"{fmt(best['argmax_f1'])} / {fmt(best['stored_threshold_f1'])} ({name})"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--biome", default=os.path.join(ROOT, "target", "release", "biome"))
@@ -249,6 +341,15 @@ def main():
     ap.add_argument("--out", default="/tmp/accuracy")
     ap.add_argument("--skip-anchor", action="store_true")
     ap.add_argument("--skip-ours", action="store_true")
+    ap.add_argument("--word-char", action="store_true",
+                    help="also train the project's word+character configs on each set")
+    ap.add_argument("--word-char-epochs", type=int, default=20)
+    ap.add_argument("--em-datasets", default=EM_DATASETS,
+                    help="py_entitymatching's datasets folder (see the docstring)")
+    ap.add_argument("--split-seed", type=int, default=7,
+                    help="the textual sets' random train/validation/test split")
+    ap.add_argument("--max-length", type=int, default=None,
+                    help="both sides: word pieces per text (default: the shipped config's)")
     ap.add_argument("--joined", action="store_true",
                     help="ours: one text per record (drop multifield_seq2vec_encoder)")
     ap.add_argument("--cosine", action="store_true", help="ours: pair_combination cosine")
@@ -264,6 +365,9 @@ def main():
                   "test_pairs": len(read_rows(test))}
         if not args.skip_ours:
             result["ours"] = ours(args, name, train, valid, test, fields, label, args.out)
+        if args.word_char:
+            result["word_char"] = word_char(args, name, train, valid, test, fields, label,
+                                            args.out)
         if not args.skip_anchor:
             result["anchor"] = anchor(args, name, train, valid, test, fields, label,
                                       copy.deepcopy(config))
@@ -271,14 +375,15 @@ def main():
         rows.append(result)
     fmt = lambda v: "—" if v is None else f"{v:.4f}"
     print("\n| set | train / test pairs | epochs | ours argmax | ours stored threshold | "
-          "ST softmax | ST cosine | ST zero-shot cosine |")
-    print("|---|---|---|---|---|---|---|---|")
+          "ST softmax | ST cosine | ST zero-shot cosine | word+char best (argmax / stored) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         o, a = r.get("ours", {}), r.get("anchor", {})
         print(f"| {r['set']} | {r['train_pairs']} / {r['test_pairs']} | "
               f"{o.get('epochs', a.get('epochs'))} | {fmt(o.get('argmax_f1'))} | "
               f"{fmt(o.get('stored_threshold_f1'))} | {fmt(a.get('softmax_argmax_f1'))} | "
-              f"{fmt(a.get('cosine_f1'))} | {fmt(a.get('zero_shot_cosine_f1'))} |")
+              f"{fmt(a.get('cosine_f1'))} | {fmt(a.get('zero_shot_cosine_f1'))} | "
+              f"{word_char_cell(r.get('word_char'))} |")
 
 
 if __name__ == "__main__":
