@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{BiomeError, Result};
 
-/// The file in a model folder.
-pub const FILE: &str = "threshold.json";
+/// The file in a model folder (an annex of its archive).
+pub const FILE: &str = biome_train::archive::THRESHOLD;
 
 /// What `threshold.json` holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,18 +31,16 @@ pub struct StoredThreshold {
     pub examples: usize,
 }
 
-/// The stored threshold of a model folder, if it has one; a damaged file is an error.
+/// The stored threshold of a model folder, if it has one; a damaged file is an error (its
+/// checksum is in the archive's manifest since format version 3).
 pub fn read_stored(dir: &Path) -> Result<Option<StoredThreshold>> {
-    let path = dir.join(FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(BiomeError::io(&path, e)),
+    let Some(bytes) = biome_train::archive::read_annex(dir, FILE)? else {
+        return Ok(None);
     };
-    serde_json::from_str(&text)
+    serde_json::from_slice(&bytes)
         .map(Some)
         .map_err(|e| BiomeError::Archive {
-            path,
+            path: dir.join(FILE),
             message: format!("unreadable threshold: {e}"),
         })
 }
@@ -62,13 +60,11 @@ pub fn for_label(dir: &Path, label: &str) -> Result<(f32, String)> {
     })
 }
 
-/// Writes `threshold` into the model folder (atomically).
+/// Writes `threshold` into the model folder (atomically) and its checksum into the archive's
+/// manifest.
 pub fn write_stored(dir: &Path, threshold: &StoredThreshold) -> Result<()> {
     let text = serde_json::to_string_pretty(threshold).expect("threshold serialises");
-    Ok(biome_train::archive::write_atomic(
-        &dir.join(FILE),
-        text.as_bytes(),
-    )?)
+    Ok(biome_train::archive::add_annex(dir, FILE, text.as_bytes())?)
 }
 
 /// The precision–recall curve of `label`'s probability over labelled `examples` and their

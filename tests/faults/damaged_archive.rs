@@ -139,7 +139,13 @@ fn newer_format_garbage_manifest_and_missing_folder_are_named() {
     let out = trained_archive(&setup);
     let manifest_path = out.join("archive.json");
     let manifest = std::fs::read_to_string(&manifest_path).unwrap();
-    let newer = manifest.replace("\"format_version\": 1", "\"format_version\": 99");
+    // a trained model carries its threshold, so its archive is format version 3
+    let version: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    let version = version["format_version"].as_u64().unwrap();
+    let newer = manifest.replace(
+        &format!("\"format_version\": {version}"),
+        "\"format_version\": 99",
+    );
     assert_ne!(manifest, newer);
     std::fs::write(&manifest_path, newer).unwrap();
     let err = Pipeline::load(&out, Device::flex())
@@ -149,7 +155,11 @@ fn newer_format_garbage_manifest_and_missing_folder_are_named() {
     assert!(err.contains("newer") && err.contains("99"), "{err}");
 
     // a bit flip that turns version 1 into 0 once loaded as if nothing happened
-    let zero = manifest.replace("\"format_version\": 1", "\"format_version\": 0");
+    let zero = manifest.replace(
+        &format!("\"format_version\": {version}"),
+        "\"format_version\": 0",
+    );
+    assert_ne!(manifest, zero);
     std::fs::write(&manifest_path, zero).unwrap();
     let err = Pipeline::load(&out, Device::flex())
         .err()

@@ -20,9 +20,15 @@ use crate::error::{Result, TrainError};
 /// The newest archive format this build reads and writes. Version 2 added the model's own
 /// files (a pretrained transformer's tokenizer and configuration, [`ASSETS`]); an archive
 /// without them is still written as version 1, so older builds keep reading word models.
-pub const FORMAT_VERSION: u32 = 2;
+/// Version 3 lists the [`ANNEXES`] under their checksums too (an archive becomes version 3
+/// when [`add_annex`] adds one).
+pub const FORMAT_VERSION: u32 = 3;
+/// The first format version whose manifest may list [`ANNEXES`].
+const FORMAT_VERSION_WITH_ANNEXES: u32 = 3;
 /// The format version of an archive with no [`ASSETS`].
 const FORMAT_VERSION_WITHOUT_ASSETS: u32 = 1;
+/// The format version [`save_weights`] writes with [`ASSETS`].
+const FORMAT_VERSION_WITH_ASSETS: u32 = 2;
 const FORMAT_NAME: &str = "biome-model";
 /// The manifest's file name in an archive.
 pub const MANIFEST: &str = "archive.json";
@@ -39,6 +45,12 @@ pub const TRANSFORMER_CONFIG: &str = "transformer_config.json";
 /// The optional files an archive may carry beside the configuration, vocabulary and weights,
 /// each under its checksum like the others.
 pub const ASSETS: [&str; 2] = [TRANSFORMER_TOKENIZER, TRANSFORMER_CONFIG];
+
+/// The match threshold `biome train` chooses after the archive is written (the user-facing
+/// crate's `threshold` module reads and writes its contents).
+pub const THRESHOLD: &str = "threshold.json";
+/// Files added to a complete archive afterwards ([`add_annex`]), each then under its checksum.
+pub const ANNEXES: [&str; 1] = [THRESHOLD];
 
 /// `archive.json`. Read strictly (unknown keys and repeated file names are errors): it is the
 /// one file without a checksum, so anything unexpected in it means damage, not a variant.
@@ -202,7 +214,7 @@ pub fn save_weights(
         format_version: if assets.is_empty() {
             FORMAT_VERSION_WITHOUT_ASSETS
         } else {
-            FORMAT_VERSION
+            FORMAT_VERSION_WITH_ASSETS
         },
         biome_version: env!("CARGO_PKG_VERSION").into(),
         labels: vocab.tokens(LABELS).to_vec(),
@@ -271,6 +283,7 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     let known = |name: &str| {
         [CONFIG, VOCABULARY, WEIGHTS].contains(&name)
             || (manifest.format_version >= 2 && ASSETS.contains(&name))
+            || (manifest.format_version >= FORMAT_VERSION_WITH_ANNEXES && ANNEXES.contains(&name))
     };
     if let Some(extra) = manifest.files.keys().find(|name| !known(name)) {
         return Err(TrainError::archive(
@@ -278,7 +291,67 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
             format!("corrupted manifest: it lists an unknown file {extra:?}"),
         ));
     }
+    // Only `add_annex` writes version 3, always with an annex: a version 3 without one is a
+    // flipped bit of version 1 or 2.
+    if manifest.format_version >= FORMAT_VERSION_WITH_ANNEXES
+        && !ANNEXES
+            .iter()
+            .any(|name| manifest.files.contains_key(*name))
+    {
+        return Err(TrainError::archive(
+            &manifest_path,
+            format!(
+                "corrupted manifest: format version {} lists none of {}",
+                manifest.format_version,
+                ANNEXES.join(", ")
+            ),
+        ));
+    }
     Ok(manifest)
+}
+
+/// Add (or replace) `name`, one of [`ANNEXES`], in the complete archive `dir`: the file is
+/// written atomically, then the manifest again with its checksum (and version 3). A crash
+/// between the two leaves a file the manifest does not vouch for: [`read_annex`] then fails
+/// its checksum (replaced file) or reads it as an older archive's unlisted file (new one).
+pub fn add_annex(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
+    if !ANNEXES.contains(&name) {
+        return Err(TrainError::Invalid(format!(
+            "{name:?} is not a file that can be added to a model archive (known: {})",
+            ANNEXES.join(", ")
+        )));
+    }
+    let mut manifest = read_manifest(dir)?;
+    write_atomic(&dir.join(name), bytes)?;
+    manifest
+        .files
+        .insert(name.to_owned(), crc32fast::hash(bytes));
+    manifest.format_version = manifest.format_version.max(FORMAT_VERSION_WITH_ANNEXES);
+    let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
+    write_atomic(&dir.join(MANIFEST), &json)
+}
+
+/// The bytes of annex `name` in archive `dir`, checked against the manifest's checksum; `None`
+/// when there is no such file (an error when the manifest lists it). A file the manifest does not list (archives written before
+/// version 3, or an interrupted [`add_annex`]) is read unchecked, as those builds did.
+pub fn read_annex(dir: &Path, name: &str) -> Result<Option<Vec<u8>>> {
+    let path = dir.join(name);
+    if !path.exists() {
+        // Listed but gone is damage (the read names the file); not listed is "none".
+        return match read_manifest(dir) {
+            Ok(manifest) if manifest.files.contains_key(name) => {
+                read_checked(dir, name, &manifest).map(Some)
+            }
+            _ => Ok(None),
+        };
+    }
+    let manifest = read_manifest(dir)?;
+    if manifest.files.contains_key(name) {
+        return read_checked(dir, name, &manifest).map(Some);
+    }
+    std::fs::read(&path)
+        .map(Some)
+        .map_err(|e| TrainError::io(&path, e))
 }
 
 /// Read and verify an archive folder.
@@ -381,10 +454,78 @@ mod tests {
         std::fs::write(&manifest_path, edited).unwrap();
         let err = open(dir.path()).err().unwrap().to_string();
         assert!(err.contains("unknown file"), "{err}");
+        // version 1 may not list an annex either
+        save_weights(dir.path(), "{}", &vocab(), b"weights", &[]).unwrap();
+        let text = std::fs::read_to_string(&manifest_path).unwrap();
+        let edited = text.replace(
+            "\"files\": {",
+            &format!("\"files\": {{\n    \"{THRESHOLD}\": 1,"),
+        );
+        std::fs::write(&manifest_path, edited).unwrap();
+        let err = open(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("unknown file"), "{err}");
         let bad = [("weights.txt".to_owned(), vec![1u8])];
         let err = save_weights(dir.path(), "{}", &vocab(), b"w", &bad)
             .unwrap_err()
             .to_string();
         assert!(err.contains("weights.txt"), "{err}");
+    }
+
+    #[test]
+    fn an_annex_goes_under_the_manifest_and_fails_its_checksum_when_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        save_weights(dir.path(), "{}", &vocab(), b"weights", &[]).unwrap();
+        assert_eq!(read_annex(dir.path(), THRESHOLD).unwrap(), None);
+        add_annex(dir.path(), THRESHOLD, b"{\"t\": 0.5}").unwrap();
+        let opened = open(dir.path()).unwrap();
+        assert_eq!(opened.manifest.format_version, 3);
+        assert_eq!(
+            opened.manifest.files[THRESHOLD],
+            crc32fast::hash(b"{\"t\": 0.5}")
+        );
+        assert_eq!(
+            read_annex(dir.path(), THRESHOLD).unwrap().unwrap(),
+            b"{\"t\": 0.5}"
+        );
+        // replacing it keeps one entry with the new checksum
+        add_annex(dir.path(), THRESHOLD, b"{\"t\": 0.7}").unwrap();
+        assert_eq!(
+            read_annex(dir.path(), THRESHOLD).unwrap().unwrap(),
+            b"{\"t\": 0.7}"
+        );
+        // one changed digit is caught, where a JSON parse alone would take it
+        std::fs::write(dir.path().join(THRESHOLD), b"{\"t\": 0.1}").unwrap();
+        let err = read_annex(dir.path(), THRESHOLD).unwrap_err().to_string();
+        assert!(err.contains(THRESHOLD) && err.contains("checksum"), "{err}");
+        // and a listed annex that is gone is an error, not "no threshold"
+        std::fs::remove_file(dir.path().join(THRESHOLD)).unwrap();
+        let err = read_annex(dir.path(), THRESHOLD).unwrap_err().to_string();
+        assert!(err.contains(THRESHOLD), "{err}");
+        // only annexes can be added, and only to an archive
+        let err = add_annex(dir.path(), WEIGHTS, b"w")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(WEIGHTS), "{err}");
+        let empty = tempfile::tempdir().unwrap();
+        assert!(add_annex(empty.path(), THRESHOLD, b"{}").is_err());
+        assert!(!empty.path().join(THRESHOLD).exists());
+    }
+
+    #[test]
+    fn an_unlisted_annex_of_an_older_archive_still_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        save_weights(dir.path(), "{}", &vocab(), b"weights", &[]).unwrap();
+        // what builds before version 3 wrote: the file beside a manifest that does not list it
+        std::fs::write(dir.path().join(THRESHOLD), b"{}").unwrap();
+        assert_eq!(open(dir.path()).unwrap().manifest.format_version, 1);
+        assert_eq!(read_annex(dir.path(), THRESHOLD).unwrap().unwrap(), b"{}");
+        // a version 1 or 2 manifest turned into version 3 (one flipped bit) lists no annex
+        let manifest_path = dir.path().join(MANIFEST);
+        let text = std::fs::read_to_string(&manifest_path).unwrap();
+        let edited = text.replace("\"format_version\": 1", "\"format_version\": 3");
+        assert_ne!(edited, text);
+        std::fs::write(&manifest_path, edited).unwrap();
+        let err = open(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("format version 3"), "{err}");
     }
 }
