@@ -220,7 +220,12 @@ pub fn save_weights(
         labels: vocab.tokens(LABELS).to_vec(),
         files: sums,
     };
-    let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
+    write_manifest(dir, &manifest)
+}
+
+/// Write `manifest` as the archive's `archive.json` (atomically; the last write of a save).
+fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<()> {
+    let json = serde_json::to_vec_pretty(manifest).expect("manifest serializes");
     write_atomic(&dir.join(MANIFEST), &json)
 }
 
@@ -282,7 +287,7 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     // Version 1 knew only the three files; version 2 added the assets.
     let known = |name: &str| {
         [CONFIG, VOCABULARY, WEIGHTS].contains(&name)
-            || (manifest.format_version >= 2 && ASSETS.contains(&name))
+            || (manifest.format_version >= FORMAT_VERSION_WITH_ASSETS && ASSETS.contains(&name))
             || (manifest.format_version >= FORMAT_VERSION_WITH_ANNEXES && ANNEXES.contains(&name))
     };
     if let Some(extra) = manifest.files.keys().find(|name| !known(name)) {
@@ -327,28 +332,26 @@ pub fn add_annex(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {
         .files
         .insert(name.to_owned(), crc32fast::hash(bytes));
     manifest.format_version = manifest.format_version.max(FORMAT_VERSION_WITH_ANNEXES);
-    let json = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
-    write_atomic(&dir.join(MANIFEST), &json)
+    write_manifest(dir, &manifest)
 }
 
 /// The bytes of annex `name` in archive `dir`, checked against the manifest's checksum; `None`
-/// when there is no such file (an error when the manifest lists it). A file the manifest does not list (archives written before
-/// version 3, or an interrupted [`add_annex`]) is read unchecked, as those builds did.
+/// when there is no such file (an error when the manifest lists it). A file the manifest does
+/// not list (archives written before version 3, or an interrupted [`add_annex`]) is read
+/// unchecked, as those builds did.
 pub fn read_annex(dir: &Path, name: &str) -> Result<Option<Vec<u8>>> {
+    let manifest = read_manifest(dir);
+    if let Ok(listed) = &manifest
+        && listed.files.contains_key(name)
+    {
+        // listed: checked, and a listed file that is gone is damage (the read names it)
+        return read_checked(dir, name, listed).map(Some);
+    }
     let path = dir.join(name);
     if !path.exists() {
-        // Listed but gone is damage (the read names the file); not listed is "none".
-        return match read_manifest(dir) {
-            Ok(manifest) if manifest.files.contains_key(name) => {
-                read_checked(dir, name, &manifest).map(Some)
-            }
-            _ => Ok(None),
-        };
+        return Ok(None);
     }
-    let manifest = read_manifest(dir)?;
-    if manifest.files.contains_key(name) {
-        return read_checked(dir, name, &manifest).map(Some);
-    }
+    manifest?;
     std::fs::read(&path)
         .map(Some)
         .map_err(|e| TrainError::io(&path, e))
